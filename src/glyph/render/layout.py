@@ -1,0 +1,601 @@
+"""Layout: text -> pages of positioned lines, each knowing the source span it covers.
+
+The rules follow the reference pipeline (reportlab ``SimpleDocTemplate`` + ``Paragraph``
+fed by ``word2png_function.py``) so that line breaks and page counts match:
+
+* the text is split on ``\\n``; every 30 of those lines form one reportlab paragraph,
+  joined by the newline markup (``<br/>``: a forced break; anything else: an inline
+  visible marker). A paragraph's trailing break draws no empty line.
+* runs of two or more spaces become non-breaking spaces (glued to the adjacent word);
+  any other whitespace run is one breakable space. Tabs become ``tab-size`` glued spaces
+  (``tab-size`` 0 collapses them as the reference does). U+00AD and U+200B are not drawn.
+* greedy breaking on advance widths (no kerning), with reportlab's 5% space shrinkage;
+  a word longer than the line is split by character, starting on the current line.
+* if the text holds a CJK ideograph, lines break between any two characters, with
+  reportlab's back-off to a space for Latin runs and its kinsoku rule.
+* vertical flow: frame padding 6 pt, leading per line, space before/after between
+  paragraphs (collapsed at the top of a page), no single-line orphans at a page end.
+
+Every line records its source span ``[start, end)``; the spans of all lines partition
+the input, so nothing is lost without being accounted for.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from html import unescape
+
+import numpy as np
+
+from glyph.render.config import FRAME_PADDING_PT, Alignment, RenderConfig
+from glyph.render.fonts import FontChain, default_fallbacks, font_chain, resolve_font
+
+LINES_PER_PARAGRAPH = 30  # the reference joins this many source lines into one reportlab Paragraph
+SPACE_SHRINKAGE = 0.05  # reportlab rl_config.spaceShrinkage
+FUZZ = 1e-6  # reportlab rl_config._FUZZ
+NBSP = "\xa0"
+BREAK = "\n"  # inside a paragraph's drawn string, a forced line break
+
+# reportlab's whitespace set (paragraph._wsc): separators that collapse and allow a break
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000"
+)
+_WS_CLASS = re.escape(WHITESPACE.replace("\n", ""))
+_TOKEN = re.compile(rf"(\n)|([{_WS_CLASS}]+)|([^{_WS_CLASS}\n]+)")
+_CJK_IDEOGRAPH = re.compile(r"[\u4E00-\u9FFF]")
+_NEEDS_REWRITE = re.compile(r"  |\t|\xad|\u200b")
+IGNORED = frozenset("\xad\u200b")  # removed by the reference before layout
+
+# JIS X 4051 characters that may not start a line (the set reportlab's CJK wrap uses)
+CANNOT_START_LINE = frozenset(
+    "!',.:;?\")]\u3001\u3002\u300d\u300f\u3011\u3015\uff3d\uff09"
+    "\u3005\u2015\u3041\u3043\u3045\u3047\u3049\u3063\u3083\u3085\u3087\u308e\u30a1\u30a3"
+    "\u30a5\u30a7\u30a9\u30c3\u30e3\u30e5\u30e7\u30ee\u30fc\u30f5\u30f6"
+    "\u309b\u309c\u30fb\u30fd\u30fe\u309d\u309e\u2010\xb0\u2032\u2033\u2103\uffe0\uff05\u2030"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One laid-out line. Positions in pt from the page's top-left corner."""
+
+    start: int  # source span [start, end) of the input text
+    end: int
+    text: str  # characters drawn, separators as ' ', glued spaces as NBSP
+    x: float  # left edge of the first glyph
+    baseline: float
+    width: float  # natural width, before justification
+    word_space: float = 0.0  # extra pt on each breaking space (justified lines)
+    marker: tuple[tuple[int, int], ...] = ()  # ranges of `text` drawn in the marker colour
+
+    @property
+    def plain(self) -> str:
+        """What a reader should read back: NBSP as space."""
+        return self.text.replace(NBSP, " ")
+
+
+@dataclass(frozen=True, slots=True)
+class ParagraphBox:
+    """The vertical extent of one paragraph piece on a page (for background and border)."""
+
+    top: float
+    bottom: float
+
+
+@dataclass(frozen=True, slots=True)
+class PageLayout:
+    index: int
+    lines: tuple[Line, ...]
+    boxes: tuple[ParagraphBox, ...]
+    is_last: bool = False
+
+    @property
+    def start(self) -> int:
+        return self.lines[0].start if self.lines else 0
+
+    @property
+    def end(self) -> int:
+        return self.lines[-1].end if self.lines else 0
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.plain for line in self.lines)
+
+
+@dataclass
+class MissingGlyphs:
+    """Characters that no font in the chain can draw: drawn as .notdef boxes and reported."""
+
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def examples(self, n: int = 10) -> list[str]:
+        return [f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c, _ in self.counts.most_common(n)]
+
+    def __str__(self) -> str:
+        if not self.counts:
+            return "no missing glyphs"
+        return f"{self.total} characters without a glyph ({len(self.counts)} distinct): " + ", ".join(
+            self.examples()
+        )
+
+
+@dataclass
+class Layout:
+    pages: list[PageLayout]
+    missing: MissingGlyphs
+    text_length: int
+
+    @property
+    def lines(self) -> list[Line]:
+        return [line for page in self.pages for line in page.lines]
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparing paragraphs: source -> drawn string with a source index per drawn character
+
+
+@dataclass(slots=True)
+class _Para:
+    """One reportlab paragraph: drawn characters, their source offsets, and where it starts."""
+
+    drawn: str
+    src: np.ndarray  # int64 source offset of each drawn char (BREAK -> offset of its newline)
+    start: int  # source offset where the paragraph begins
+    end: int  # source offset after the paragraph (after its last newline, if any)
+    marker: np.ndarray | None = None  # bool per drawn char: part of an inline newline marker
+
+
+@dataclass(frozen=True, slots=True)
+class NewlineMarker:
+    text: str  # drawn in place of a newline; empty means a forced break
+    color: str | None
+
+    @classmethod
+    def parse(cls, markup: str) -> NewlineMarker:
+        if re.fullmatch(r"\s*<br\s*/?>\s*", markup, flags=re.I):
+            return cls("", None)
+        color = re.search(r"color\s*=\s*[\"']?(#[0-9a-fA-F]{6})", markup)
+        text = unescape(re.sub(r"<[^>]*>", "", markup))
+        return cls(text, color.group(1).upper() if color else None)
+
+
+def _rewrite_part(part: str, offset: int, tab_size: int) -> tuple[str, list[int]]:
+    """Apply the reference's character rules to one source line: glued spaces, tabs, removals."""
+    out: list[str] = []
+    src: list[int] = []
+    i, n = 0, len(part)
+    while i < n:
+        c = part[i]
+        if c in IGNORED:
+            i += 1
+            continue
+        if c == " ":
+            j = i
+            while j < n and part[j] == " ":
+                j += 1
+            if j - i >= 2:
+                out.append(NBSP * (j - i))
+                src.extend(range(offset + i, offset + j))
+            else:
+                out.append(" ")
+                src.append(offset + i)
+            i = j
+            continue
+        if c == "\t" and tab_size > 0:
+            out.append(NBSP * tab_size)
+            src.extend([offset + i] * tab_size)
+        else:
+            out.append(c)
+            src.append(offset + i)
+        i += 1
+    return "".join(out), src
+
+
+def reflow_text(text: str) -> str:
+    """Join hard-wrapped lines: a newline between two non-blank lines becomes a space (same length)."""
+    return re.sub(r"(?<=\S)([ \t]*)\n(?=[ \t]*\S)", lambda m: m.group(1) + " ", text)
+
+
+def iter_paragraphs(text: str, cfg: RenderConfig) -> Iterator[_Para]:
+    """Group source lines 30 at a time, as the reference does, into drawn strings."""
+    work = reflow_text(text) if cfg.reflow else text
+    marker = NewlineMarker.parse(cfg.newline_markup)
+    # offsets of line starts in the source; line k spans [starts[k], newline_k)
+    newlines = [m.start() for m in re.finditer("\n", work)]
+    starts = [0] + [p + 1 for p in newlines]
+    ends = newlines + [len(work)]
+    n_lines = len(starts)
+    for g in range(0, n_lines, LINES_PER_PARAGRAPH):
+        chunks: list[str] = []
+        srcs: list[np.ndarray] = []
+        flags: list[np.ndarray] = []
+        has_marker = False
+        last = min(g + LINES_PER_PARAGRAPH, n_lines)
+        for k in range(g, last):
+            s, e = starts[k], ends[k]
+            part = work[s:e]
+            if _NEEDS_REWRITE.search(part):
+                drawn, src_list = _rewrite_part(part, s, cfg.tab_size)
+                src = np.asarray(src_list, dtype=np.int64)
+            else:
+                drawn, src = part, np.arange(s, e, dtype=np.int64)
+            chunks.append(drawn)
+            srcs.append(src)
+            flags.append(np.zeros(len(drawn), dtype=bool))
+            if k < last - 1:  # the joiner between two lines of this paragraph
+                joiner = marker.text if marker.text else BREAK
+                chunks.append(joiner)
+                srcs.append(np.full(len(joiner), e, dtype=np.int64))
+                flags.append(np.full(len(joiner), bool(marker.text), dtype=bool))
+                has_marker |= bool(marker.text)
+        end = ends[last - 1] + 1 if last - 1 < len(newlines) else len(work)
+        drawn = "".join(chunks)
+        yield _Para(
+            drawn=drawn,
+            src=np.concatenate(srcs) if srcs else np.zeros(0, dtype=np.int64),
+            start=starts[g],
+            end=end,
+            marker=np.concatenate(flags) if has_marker else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Line breaking
+
+
+@dataclass(slots=True)
+class _RawLine:
+    """A broken line before positioning: drawn-char ranges and widths, in pt."""
+
+    pieces: list[tuple[int, int]]  # drawn-index ranges, joined by one breaking space each
+    width: float
+    max_width: float
+    n_spaces: int  # breaking spaces inside the line (for justification)
+    forced: bool  # ended by a forced break (not justified)
+    first_src: int  # source offset where this line starts
+    glued: bool = False  # CJK mode: pieces are contiguous, no spaces inserted
+
+
+class _Measure:
+    """Per-paragraph cumulative advance widths in pt, from the font chain."""
+
+    def __init__(self, chain: FontChain, size: float, drawn: str, missing: MissingGlyphs) -> None:
+        cps = np.frombuffer(drawn.encode("utf-32-le"), dtype=np.uint32)
+        faces, w1000 = chain.resolve(cps)
+        self.widths = w1000 * (size / 1000.0)
+        self.cum = np.concatenate(([0.0], np.cumsum(self.widths)))
+        lost = (faces < 0) & (cps != ord(BREAK))
+        if lost.any():
+            missing.counts.update(chr(c) for c in cps[lost].tolist())
+
+    def span(self, a: int, b: int) -> float:
+        return float(self.cum[b] - self.cum[a])
+
+
+def _break_words(para: _Para, m: _Measure, widths: tuple[float, float], space_w: float) -> list[_RawLine]:
+    """reportlab's greedy frag-path breaking (Paragraph.breakLines, kind=1)."""
+    lines: list[_RawLine] = []
+    first_w, later_w = widths
+    max_w = first_w
+    pieces: list[tuple[int, int]] = []
+    cur = 0.0
+    line_start = para.start
+    drawn = para.drawn
+    src = para.src
+
+    def close(forced: bool, next_start: int) -> None:
+        nonlocal pieces, cur, max_w, line_start
+        lines.append(_RawLine(pieces, cur, max_w, max(len(pieces) - 1, 0), forced, line_start))
+        pieces, cur = [], 0.0
+        max_w = later_w
+        line_start = next_start
+
+    for mt in _TOKEN.finditer(drawn):
+        if mt.group(1) is not None:  # forced break
+            close(True, int(src[mt.start()]) + 1)
+            continue
+        if mt.group(2) is not None:  # separator: only matters between words
+            continue
+        a, b = mt.span()
+        word_w = m.span(a, b)
+        while True:
+            n = len(pieces)
+            gap = space_w if n else 0.0
+            new_w = cur + gap + word_w
+            lim = max_w + SPACE_SHRINKAGE * space_w * n
+            if new_w > lim and word_w > max_w:
+                # a word longer than the line: split by character, first piece on this line
+                room = max_w - gap - cur
+                cut = _split_point(m, a, b, room, later_w, allow_empty=True)
+                if n or cut > a:
+                    pieces.append((a, cut))
+                    cur = cur + gap + m.span(a, cut)
+                else:
+                    pieces.append((a, a))
+                close(False, int(src[cut]) if cut < b else int(src[b - 1]) + 1)
+                a = cut
+                while a < b and m.span(a, b) > later_w:
+                    cut = _split_point(m, a, b, later_w, later_w, allow_empty=False)
+                    pieces.append((a, cut))
+                    cur = m.span(a, cut)
+                    close(False, int(src[cut]))
+                    a = cut
+                if a < b:
+                    pieces.append((a, b))
+                    cur = m.span(a, b)
+                break
+            if new_w > lim and n:
+                close(False, int(src[a]))
+                continue
+            pieces.append((a, b))
+            cur = new_w
+            break
+    if pieces:
+        close(False, para.end)
+    return lines
+
+
+def _split_point(m: _Measure, a: int, b: int, room: float, next_w: float, allow_empty: bool) -> int:
+    """Where reportlab's _splitFragWord cuts: the first char that overflows ``room`` starts the next piece."""
+    limit = m.cum[a] + room
+    # first index k in (a, b] with cum[k] > limit: chars a..k-2 fit, char k-1 overflows
+    k = int(np.searchsorted(m.cum[a + 1 : b + 1], limit, side="right")) + a + 1
+    cut = k - 1  # the overflowing char starts the next piece
+    if cut <= a:
+        first_w = m.span(a, a + 1)
+        if allow_empty and first_w <= next_w:
+            return a  # an empty first piece: the word starts on the next line
+        return a + 1  # a char wider than any line: it goes alone
+    return min(cut, b)
+
+
+def _break_cjk(para: _Para, m: _Measure, widths: tuple[float, float]) -> list[_RawLine]:
+    """reportlab's cjkFragSplit: per-character breaking with a back-off for Latin runs and kinsoku."""
+    drawn = para.drawn
+    n = len(drawn)
+    w = m.widths
+    lines: list[_RawLine] = []
+    first_w, later_w = widths
+    max_w = first_w
+    i = width_used = 0.0
+    i = 0
+    line_pos = 0
+    line_start = para.start
+    while i < n:
+        c = drawn[i]
+        cw = float(w[i]) if c != BREAK else 0.0
+        i += 1
+        width_used += cw
+        forced = c == BREAK
+        if (width_used > max_w + FUZZ and width_used > 0) or forced:
+            if not forced:
+                u, uw = c, cw
+                if ord(c) < 0x3000:
+                    limit = (line_pos + i) >> 1
+                    for j in range(i - 1, limit, -1):
+                        cj = drawn[j]
+                        if unicodedata.category(cj) == "Zs" or ord(cj) >= 0x3000:
+                            k = j + 1
+                            if k < i:
+                                u, uw = drawn[k], float(w[k])
+                                i = k + 1
+                                break
+                if u not in CANNOT_START_LINE and i > line_pos + 1:
+                    i -= 1
+            end = i
+            vis_end = end - 1 if forced else end
+            width = m.span(line_pos, vis_end)
+            lines.append(_RawLine([(line_pos, vis_end)], width, max_w, 0, forced, line_start, glued=True))
+            line_start = int(para.src[end]) if end < n else para.end
+            if forced:
+                line_start = int(para.src[end - 1]) + 1
+            line_pos = end
+            width_used = 0.0
+            max_w = later_w
+    if width_used > 0:
+        lines.append(_RawLine([(line_pos, n)], m.span(line_pos, n), max_w, 0, False, line_start, glued=True))
+    return lines
+
+
+def _cjk_clean(para: _Para) -> _Para:
+    """The reference's paragraph cleaning as the CJK wrap sees it: strip ends, collapse separators."""
+    keep_text: list[str] = []
+    keep_src: list[np.ndarray] = []
+    keep_flag: list[np.ndarray] = []
+    tokens = list(_TOKEN.finditer(para.drawn))
+    # strip leading/trailing separators of the whole paragraph
+    lo, hi = 0, len(tokens)
+    while lo < hi and tokens[lo].group(2) is not None:
+        lo += 1
+    while hi > lo and tokens[hi - 1].group(2) is not None:
+        hi -= 1
+    for mt in tokens[lo:hi]:
+        a, b = mt.span()
+        if mt.group(2) is not None:
+            keep_text.append(" ")
+            keep_src.append(para.src[a : a + 1])
+            keep_flag.append(para.marker[a : a + 1] if para.marker is not None else np.zeros(1, bool))
+        else:
+            keep_text.append(para.drawn[a:b])
+            keep_src.append(para.src[a:b])
+            keep_flag.append(para.marker[a:b] if para.marker is not None else np.zeros(b - a, bool))
+    drawn = "".join(keep_text)
+    return _Para(
+        drawn=drawn,
+        src=np.concatenate(keep_src) if keep_src else np.zeros(0, np.int64),
+        start=para.start,
+        end=para.end,
+        marker=np.concatenate(keep_flag) if para.marker is not None and keep_flag else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+
+
+class _Paginator:
+    """reportlab's Frame/DocTemplate flow for paragraphs of equal leading."""
+
+    def __init__(self, cfg: RenderConfig, baseline_offset: float) -> None:
+        self.cfg = cfg
+        self.leading = cfg.leading
+        self.frame_top = cfg.margin_y + FRAME_PADDING_PT
+        self.frame_h = cfg.frame_height
+        self.baseline_offset = baseline_offset
+        self.used = 0.0
+        self.at_top = True
+        self.prev_after = 0.0
+        self.page_lines: list[Line] = []
+        self.page_boxes: list[ParagraphBox] = []
+        self.page_index = 0
+
+    def new_page(self) -> PageLayout:
+        page = PageLayout(self.page_index, tuple(self.page_lines), tuple(self.page_boxes))
+        self.page_index += 1
+        self.page_lines, self.page_boxes = [], []
+        self.used, self.at_top, self.prev_after = 0.0, True, 0.0
+        return page
+
+    def place(self, raw: list[_RawLine], build) -> Iterator[PageLayout]:  # noqa: ANN001
+        """Place one paragraph's lines, yielding every page it completes."""
+        cfg, leading = self.cfg, self.leading
+        first = 0
+        while True:
+            remaining = self.frame_h - self.used
+            s = 0.0 if self.at_top else max(cfg.space_before - self.prev_after, 0.0)
+            avail = remaining - s
+            count = len(raw) - first
+            need = count * leading
+            if avail > 0 and need + s <= remaining + FUZZ:
+                self._emit(raw, first, len(raw), s, build)
+                self.used += s + need + cfg.space_after
+                self.prev_after = cfg.space_after
+                self.at_top = False
+                return
+            fit = int(avail / leading) if avail >= FUZZ else 0
+            if fit == 0 or (fit == 1 and not self.at_top):
+                if self.at_top and fit == 0:
+                    raise ValueError("a line does not fit on an empty page; check page-size, margins, line-height")
+                yield self.new_page()
+                continue
+            cut = first + fit
+            last = raw[cut - 1]
+            if last.forced and not last.glued:
+                # reportlab splits a paragraph's frags at the frag that ended line `cut - 1` and re-wraps
+                # both halves: the first half loses a trailing empty line, and the second half opens
+                # with the forced break itself, i.e. with an empty line
+                if not last.pieces and cut - 1 > first:
+                    cut -= 1
+                else:
+                    nxt = raw[cut]
+                    raw = [*raw[:cut], _RawLine([], 0.0, nxt.max_width, 0, True, nxt.first_src), *raw[cut:]]
+            self._emit(raw, first, cut, s, build)
+            first = cut
+            yield self.new_page()
+
+    def _emit(self, raw: list[_RawLine], a: int, b: int, s: float, build) -> None:  # noqa: ANN001
+        top = self.frame_top + self.used + s
+        for k in range(a, b):
+            baseline = top + (k - a) * self.leading + self.baseline_offset
+            self.page_lines.append(build(raw[k], k == 0, k == len(raw) - 1, baseline))
+        self.page_boxes.append(ParagraphBox(top, top + (b - a) * self.leading))
+
+
+def iter_layout(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[PageLayout]:
+    """Lay out ``text`` lazily, one page at a time."""
+    missing = missing if missing is not None else MissingGlyphs()
+    chain = chain_for(cfg)
+    size = cfg.font_size
+    space_w = chain.main.width1000(0x20) * size / 1000.0
+    frame_x = cfg.margin_x + FRAME_PADDING_PT
+    widths = (cfg.text_width - cfg.first_line_indent, cfg.text_width)
+    cjk = cfg.wrap_mode == "cjk" or (cfg.wrap_mode == "auto" and _CJK_IDEOGRAPH.search(text) is not None)
+    pager = _Paginator(cfg, baseline_offset=size)
+
+    for para in iter_paragraphs(text, cfg):
+        if cjk:
+            para = _cjk_clean(para)
+        m = _Measure(chain, size, para.drawn, missing)
+        raw = _break_cjk(para, m, widths) if cjk else _break_words(para, m, widths, space_w)
+
+        def build(r: _RawLine, is_first: bool, is_last: bool, baseline: float, para=para) -> Line:  # noqa: ANN001
+            joiner = "" if r.glued else " "
+            text_ = joiner.join(para.drawn[a:b] for a, b in r.pieces)
+            max_w = r.max_width
+            extra = max_w - r.width
+            x = frame_x + cfg.left_indent + (cfg.first_line_indent if is_first else 0.0)
+            word_space = 0.0
+            if cfg.alignment is Alignment.RIGHT:
+                x += extra
+            elif cfg.alignment is Alignment.CENTER:
+                x += extra / 2
+            elif cfg.alignment is Alignment.JUSTIFY and not is_last and not r.forced and r.n_spaces:
+                word_space = extra / r.n_spaces
+            marker: tuple[tuple[int, int], ...] = ()
+            if para.marker is not None:
+                marker = _marker_ranges(para.marker, r.pieces, joiner)
+            return Line(r.first_src, -1, text_, x, baseline, r.width, word_space, marker)
+
+        yield from pager.place(raw, build)
+    final = pager.new_page()
+    yield PageLayout(final.index, final.lines, final.boxes, is_last=True)
+
+
+def _marker_ranges(flags: np.ndarray, pieces: list[tuple[int, int]], joiner: str) -> tuple[tuple[int, int], ...]:
+    ranges: list[tuple[int, int]] = []
+    pos = 0
+    for i, (a, b) in enumerate(pieces):
+        if i:
+            pos += len(joiner)
+        seg = flags[a:b]
+        if seg.any():
+            idx = np.nonzero(seg)[0]
+            ranges.append((pos + int(idx[0]), pos + int(idx[-1]) + 1))
+        pos += b - a
+    return tuple(ranges)
+
+
+def chain_for(cfg: RenderConfig) -> FontChain:
+    fallbacks = tuple(resolve_font(f) for f in cfg.fallback_fonts) if cfg.fallback_fonts else default_fallbacks()
+    return font_chain(resolve_font(cfg.font_path), fallbacks)
+
+
+def iter_pages_with_spans(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[PageLayout]:
+    """Like :func:`iter_layout`, with each line's ``end`` filled in: the spans partition the text.
+
+    A page is complete once the next line's start is known, so one page is held back.
+    """
+    held: list[PageLayout] = []
+    for page in iter_layout(text, cfg, missing):
+        if page.lines and held:
+            for waiting in held:
+                yield _close_spans(waiting, page.lines[0].start)
+            held = []
+        held.append(page)
+    for waiting in held:
+        yield _close_spans(waiting, len(text))
+
+
+def _close_spans(page: PageLayout, next_start: int) -> PageLayout:
+    lines = page.lines
+    fixed = tuple(
+        replace(line, end=max(line.start, lines[i + 1].start if i + 1 < len(lines) else next_start))
+        for i, line in enumerate(lines)
+    )
+    return replace(page, lines=fixed)
+
+
+def layout_text(text: str, cfg: RenderConfig) -> Layout:
+    """The whole layout as data (pages, lines with spans, missing glyphs)."""
+    missing = MissingGlyphs()
+    pages = list(iter_pages_with_spans(text, cfg, missing))
+    return Layout(pages=pages, missing=missing, text_length=len(text))
