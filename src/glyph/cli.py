@@ -115,7 +115,7 @@ def render(
 ) -> None:
     """Render a text file into page images (PNG), one page in memory at a time."""
     from glyph.render.layout import MissingGlyphs
-    from glyph.render.raster import iter_page_images
+    from glyph.render.raster import iter_page_images, save_png
 
     cfg = load_config(config, set_)
     text = _read_text(file)
@@ -126,7 +126,7 @@ def render(
     with _progress() as progress:
         task = progress.add_task("rendering", total=None)
         for page, image in iter_page_images(text, cfg, missing):
-            image.save(out_dir / f"page_{page.index + 1:03d}.png")
+            save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
             n += 1
             progress.advance(task)
     seconds = time.perf_counter() - start
@@ -179,7 +179,7 @@ def demo(
 ) -> None:
     """Render the bundled essays under several configs and print what each costs a VLM."""
     from glyph.data import demo_text
-    from glyph.render.raster import iter_page_images
+    from glyph.render.raster import iter_page_images, save_png
 
     try:
         text = demo_text(max_chars)
@@ -207,7 +207,7 @@ def demo(
             for page, image in iter_page_images(text, cfg):
                 sizes.append(image.size)
                 if i == 0:
-                    image.save(out_dir / f"page_{page.index + 1:03d}.png")
+                    save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
                 progress.advance(task)
             seconds = time.perf_counter() - start
             row = [label, str(len(sizes)), f"{seconds:.2f}"]

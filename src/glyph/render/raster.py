@@ -70,6 +70,49 @@ class GlyphAtlas:
         return arr, slot.bitmap_left, slot.bitmap_top
 
 
+class _FlatGlyphTable:
+    """Non-zero pixels of every glyph seen, as flat (offset, value) runs for one canvas width."""
+
+    def __init__(self, atlas: GlyphAtlas) -> None:
+        self.atlas = atlas
+        self._id: dict[int, int] = {}
+        self._width = -1
+        self.starts = np.zeros(0, dtype=np.int64)
+        self.lens = np.zeros(0, dtype=np.int64)
+        self.offsets = np.zeros(0, dtype=np.int64)
+        self.values = np.zeros(0, dtype=np.uint8)
+        self._lock = threading.Lock()
+
+    def ids_for(self, keys: list[int], width: int) -> np.ndarray:
+        if width != self._width:
+            with self._lock:
+                self.__init__(self.atlas)  # offsets depend on the canvas width
+                self._width = width
+        missing = [k for k in keys if k not in self._id]
+        if missing:
+            with self._lock:
+                self._add([k for k in missing if k not in self._id], width)
+        return np.fromiter((self._id[k] for k in keys), dtype=np.int64, count=len(keys))
+
+    def _add(self, keys: list[int], width: int) -> None:
+        starts, lens, offs, vals = [], [], [], []
+        pos = len(self.offsets)
+        for key in keys:
+            bmp, left, top = self.atlas.get(key)
+            rows, cols = np.nonzero(bmp)
+            off = (rows - top).astype(np.int64) * width + (cols + left)
+            self._id[key] = len(self.starts) + len(starts)
+            starts.append(pos)
+            lens.append(len(off))
+            offs.append(off)
+            vals.append(bmp[rows, cols])
+            pos += len(off)
+        self.starts = np.concatenate((self.starts, np.asarray(starts, dtype=np.int64)))
+        self.lens = np.concatenate((self.lens, np.asarray(lens, dtype=np.int64)))
+        self.offsets = np.concatenate((self.offsets, *offs)) if offs else self.offsets
+        self.values = np.concatenate((self.values, *vals)) if vals else self.values
+
+
 def _pack(face: np.ndarray, gid: np.ndarray, xq: np.ndarray, yq: np.ndarray) -> np.ndarray:
     return (face.astype(np.int64) << 40) | (gid.astype(np.int64) << 8) | (xq.astype(np.int64) << 4) | yq
 
@@ -90,6 +133,7 @@ class PageRasterizer:
         self.chain = chain_for(cfg)
         self.scale = cfg.dpi / 72.0
         self.atlas = GlyphAtlas(self.chain, cfg.font_size * self.scale)
+        self._table = _FlatGlyphTable(self.atlas)
         self.size = page_pixel_size(cfg)
         self.pad = int(math.ceil(cfg.font_size * self.scale * 2)) + 2
         self.marker_color = NewlineMarker.parse(cfg.newline_markup).color or cfg.font_color
@@ -113,12 +157,11 @@ class PageRasterizer:
         lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
         starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
         line_of = np.repeat(np.arange(len(texts)), lens)
-        cum = np.concatenate(([0.0], np.cumsum(adv)[:-1]))  # exclusive prefix sum
-        x = cum - cum[starts][line_of]
-        is_space = cps == 0x20
+        cum = np.concatenate(([0.0], np.cumsum(adv)))  # prefix sums; cum[i] = advance before char i
+        x = cum[:-1] - cum[starts][line_of]
         if any(line.word_space for line in page.lines):
-            spaces_before = np.concatenate(([0], np.cumsum(is_space)[:-1]))
-            spaces_before = spaces_before - spaces_before[starts][line_of]
+            spaces = np.concatenate(([0], np.cumsum(cps == 0x20)))
+            spaces_before = spaces[:-1] - spaces[starts][line_of]
             x = x + spaces_before * np.array([line.word_space for line in page.lines])[line_of]
         x = x + np.array([line.x for line in page.lines])[line_of]
         y = np.array([line.baseline for line in page.lines])[line_of]
@@ -169,32 +212,25 @@ class PageRasterizer:
         return out
 
     def _blit(self, canvas: np.ndarray, keys: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> None:
+        """Max-combine every glyph instance into ``canvas`` with one ``np.maximum.at``.
+
+        Each distinct key's non-zero pixels live in a flat table as (offset, value) pairs,
+        offsets pre-multiplied by the canvas width; the instances' pixel runs are gathered
+        with a vectorised ragged index, so the cost is per pixel, not per Python call.
+        """
         if keys.size == 0:
             return
-        order = np.argsort(keys, kind="stable")
-        keys, xi, yi = keys[order], xi[order], yi[order]
-        bounds = np.flatnonzero(np.diff(keys)) + 1
-        starts = np.concatenate(([0], bounds))
-        ends = np.concatenate((bounds, [len(keys)]))
-        for s, e in zip(starts.tolist(), ends.tolist()):
-            bmp, left, top = self.atlas.get(int(keys[s]))
-            if bmp.size == 0:
-                continue
-            bh, bw = bmp.shape
-            if e - s == 1:
-                y0 = int(yi[s]) - top
-                x0 = int(xi[s]) + left
-                sub = canvas[y0 : y0 + bh, x0 : x0 + bw]
-                np.maximum(sub, bmp, out=sub)
-                continue
-            ys = yi[s:e] - top
-            xs = xi[s:e] + left
-            # same glyph at neighbouring positions may overlap by a pixel: place alternate instances
-            # in two passes so that no pixel is written twice within one fancy-index assignment
-            for part in (slice(0, None, 2), slice(1, None, 2)):
-                yy = ys[part][:, None, None] + np.arange(bh)[None, :, None]
-                xx = xs[part][:, None, None] + np.arange(bw)[None, None, :]
-                canvas[yy, xx] = np.maximum(canvas[yy, xx], bmp[None])
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        ids = self._table.ids_for(uniq.tolist(), canvas.shape[1])[inverse]
+        lens = self._table.lens[ids]
+        total = int(lens.sum())
+        if total == 0:
+            return
+        ends = np.cumsum(lens)
+        gather = np.repeat(self._table.starts[ids] - (ends - lens), lens) + np.arange(total)
+        base = yi * canvas.shape[1] + xi
+        idx = np.repeat(base, lens) + self._table.offsets[gather]
+        np.maximum.at(canvas.reshape(-1), idx, self._table.values[gather])
 
     # -------------------------------------------------------------------- images
     def render(self, page: PageLayout) -> Image.Image:
@@ -210,10 +246,12 @@ class PageRasterizer:
             and not self._has_boxes()
         )
         if plain:
-            gray = 255 - cov
-            img = Image.fromarray(gray, "L")
+            # crop in grayscale, then widen to RGB: the same pixels as the reference's RGB path, less work
+            img = postprocess(Image.fromarray(255 - cov, "L"), cfg, page.is_last)
             if cfg.color_mode == "RGB":
-                img = img.convert("RGB")
+                gray, img = img, img.convert("RGB")
+                img.info["glyph_gray"] = gray  # lets save_png write 1 channel instead of 3, losslessly
+            return img
         else:
             base = np.broadcast_to(bg, cov.shape + (3,)).copy()
             self._paint_boxes(base, page)
@@ -271,17 +309,25 @@ def postprocess(img: Image.Image, cfg: RenderConfig, is_last: bool) -> Image.Ima
         img = img.resize((int(w * cfg.horizontal_scale), h))
     if cfg.auto_crop_width or (cfg.auto_crop_last_page and is_last):
         gray = np.asarray(img.convert("L") if img.mode != "L" else img)
-        bg = np.median(gray[:2, :2])
-        mask = np.abs(gray - bg) > 5
+        bg = float(np.median(gray[:2, :2]))
+        # |gray - bg| > 5 on integers, without a float copy of the page
+        hi, lo = math.floor(bg + 5), math.ceil(bg - 5)
         if cfg.auto_crop_width:
-            cols = np.where(mask.any(axis=0))[0]
+            cols = np.flatnonzero((gray.max(axis=0) > hi) | (gray.min(axis=0) < lo))
             if cols.size:
                 img = img.crop((0, 0, min(img.width, round(cols[-1] + 1 + cfg.margin_x)), img.height))
         if cfg.auto_crop_last_page and is_last:
-            rows = np.where(mask.any(axis=1))[0]
+            rows = np.flatnonzero((gray.max(axis=1) > hi) | (gray.min(axis=1) < lo))
             if rows.size:
                 img = img.crop((0, 0, img.width, min(img.height, round(rows[-1] + cfg.margin_y))))
     return img
+
+
+def save_png(image: Image.Image, path, compress_level: int = 3) -> None:  # noqa: ANN001
+    """Write a page as PNG; gray pages go out as 1-channel PNG (same pixels, ~3x faster, half the bytes)."""
+    gray = image.info.get("glyph_gray")
+    target = gray if isinstance(gray, Image.Image) else image
+    target.save(path, "PNG", compress_level=compress_level)
 
 
 def iter_page_images(
