@@ -120,14 +120,13 @@ def default_fallbacks() -> tuple[Path, ...]:
 
 @dataclass
 class FontFace:
-    """One font file: cmap, advance widths (1000 units/em) and a lazily opened FreeType face."""
+    """One font file: cmap and advance widths (1000 units/em), as reportlab measures them."""
 
     path: Path
     index: int = 0
     units_per_em: int = 1000
     cmap: dict[int, int] = field(default_factory=dict)
     advances: np.ndarray = field(default_factory=lambda: np.zeros(1))  # per glyph id, 1000 units/em
-    _ft_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def default_width(self) -> float:
@@ -140,12 +139,6 @@ class FontFace:
 
     def has(self, codepoint: int) -> bool:
         return codepoint in self.cmap
-
-    @functools.cached_property
-    def ft_face(self):  # noqa: ANN201 - freetype.Face, imported lazily
-        import freetype
-
-        return freetype.Face(str(self.path), self.index)
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -48,7 +49,6 @@ WHITESPACE = (
 _WS_CLASS = re.escape(WHITESPACE.replace("\n", ""))
 _TOKEN = re.compile(rf"(\n)|([{_WS_CLASS}]+)|([^{_WS_CLASS}\n]+)")
 _CJK_IDEOGRAPH = re.compile(r"[\u4E00-\u9FFF]")
-_NEEDS_REWRITE = re.compile(r"  |\t|\xad|\u200b")
 IGNORED = frozenset("\xad\u200b")  # removed by the reference before layout
 
 # JIS X 4051 characters that may not start a line (the set reportlab's CJK wrap uses)
@@ -168,84 +168,75 @@ class NewlineMarker:
         return cls(text, color.group(1).upper() if color else None)
 
 
-def _rewrite_part(part: str, offset: int, tab_size: int) -> tuple[str, list[int]]:
-    """Apply the reference's character rules to one source line: glued spaces, tabs, removals."""
-    out: list[str] = []
-    src: list[int] = []
-    i, n = 0, len(part)
-    while i < n:
-        c = part[i]
-        if c in IGNORED:
-            i += 1
-            continue
-        if c == " ":
-            j = i
-            while j < n and part[j] == " ":
-                j += 1
-            if j - i >= 2:
-                out.append(NBSP * (j - i))
-                src.extend(range(offset + i, offset + j))
-            else:
-                out.append(" ")
-                src.append(offset + i)
-            i = j
-            continue
-        if c == "\t" and tab_size > 0:
-            out.append(NBSP * tab_size)
-            src.extend([offset + i] * tab_size)
-        else:
-            out.append(c)
-            src.append(offset + i)
-        i += 1
-    return "".join(out), src
-
-
 def reflow_text(text: str) -> str:
     """Join hard-wrapped lines: a newline between two non-blank lines becomes a space (same length)."""
     return re.sub(r"(?<=\S)([ \t]*)\n(?=[ \t]*\S)", lambda m: m.group(1) + " ", text)
 
 
+_DOUBLE_SPACE = re.compile(r" {2,}")
+_IGNORED = re.compile(r"[\xad\u200b]")
+
+
+def _expand(
+    drawn: str, src: np.ndarray, flags: np.ndarray, pattern: re.Pattern, replace_with
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """Replace each match of one character by a string, keeping a source offset and flag per output char."""
+    chunks: list[str] = []
+    srcs: list[np.ndarray] = []
+    flag_parts: list[np.ndarray] = []
+    pos = 0
+    for mt in pattern.finditer(drawn):
+        k = mt.start()
+        chunks.append(drawn[pos:k])
+        srcs.append(src[pos:k])
+        flag_parts.append(flags[pos:k])
+        rep, flag = replace_with(drawn[k])
+        chunks.append(rep)
+        srcs.append(np.full(len(rep), src[k], dtype=np.int64))
+        flag_parts.append(np.full(len(rep), flag, dtype=bool))
+        pos = k + 1
+    chunks.append(drawn[pos:])
+    srcs.append(src[pos:])
+    flag_parts.append(flags[pos:])
+    return "".join(chunks), np.concatenate(srcs), np.concatenate(flag_parts)
+
+
 def iter_paragraphs(text: str, cfg: RenderConfig) -> Iterator[_Para]:
-    """Group source lines 30 at a time, as the reference does, into drawn strings."""
+    """Group source lines 30 at a time, as the reference does, into drawn strings.
+
+    In ``<br/>`` mode the drawn string keeps the source's newlines as forced breaks, so a
+    paragraph without tabs or deleted characters is the source slice with glued spaces as
+    NBSP, and its offsets are a plain range.
+    """
     work = reflow_text(text) if cfg.reflow else text
     marker = NewlineMarker.parse(cfg.newline_markup)
-    # offsets of line starts in the source; line k spans [starts[k], newline_k)
     newlines = [m.start() for m in re.finditer("\n", work)]
     starts = [0] + [p + 1 for p in newlines]
     ends = newlines + [len(work)]
     n_lines = len(starts)
+    specials = "\t" if cfg.tab_size > 0 else ""
+    if marker.text:
+        specials += "\n"
+    special = re.compile(f"[{specials}]") if specials else None
+
+    def replacement(c: str) -> tuple[str, bool]:
+        return (NBSP * cfg.tab_size, False) if c == "\t" else (marker.text, True)
+
     for g in range(0, n_lines, LINES_PER_PARAGRAPH):
-        chunks: list[str] = []
-        srcs: list[np.ndarray] = []
-        flags: list[np.ndarray] = []
-        has_marker = False
-        last = min(g + LINES_PER_PARAGRAPH, n_lines)
-        for k in range(g, last):
-            s, e = starts[k], ends[k]
-            part = work[s:e]
-            if _NEEDS_REWRITE.search(part):
-                drawn, src_list = _rewrite_part(part, s, cfg.tab_size)
-                src = np.asarray(src_list, dtype=np.int64)
-            else:
-                drawn, src = part, np.arange(s, e, dtype=np.int64)
-            chunks.append(drawn)
-            srcs.append(src)
-            flags.append(np.zeros(len(drawn), dtype=bool))
-            if k < last - 1:  # the joiner between two lines of this paragraph
-                joiner = marker.text if marker.text else BREAK
-                chunks.append(joiner)
-                srcs.append(np.full(len(joiner), e, dtype=np.int64))
-                flags.append(np.full(len(joiner), bool(marker.text), dtype=bool))
-                has_marker |= bool(marker.text)
-        end = ends[last - 1] + 1 if last - 1 < len(newlines) else len(work)
-        drawn = "".join(chunks)
-        yield _Para(
-            drawn=drawn,
-            src=np.concatenate(srcs) if srcs else np.zeros(0, dtype=np.int64),
-            start=starts[g],
-            end=end,
-            marker=np.concatenate(flags) if has_marker else None,
-        )
+        last = min(g + LINES_PER_PARAGRAPH, n_lines) - 1
+        s, e = starts[g], ends[last]
+        drawn = work[s:e]
+        src = np.arange(s, e, dtype=np.int64)
+        flags = None
+        if "\xad" in drawn or "\u200b" in drawn:  # deleted before the reference looks for double spaces
+            drawn, src, _ = _expand(drawn, src, np.zeros(len(drawn), bool), _IGNORED, lambda c: ("", False))
+        if "  " in drawn:
+            drawn = _DOUBLE_SPACE.sub(lambda m: NBSP * len(m.group()), drawn)
+        if special is not None and special.search(drawn):
+            drawn, src, flags = _expand(drawn, src, np.zeros(len(drawn), bool), special, replacement)
+            if not flags.any():
+                flags = None
+        yield _Para(drawn=drawn, src=src, start=s, end=e + 1 if last < len(newlines) else len(work), marker=flags)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,7 +260,7 @@ class _Measure:
     """Per-paragraph cumulative advance widths in pt, from the font chain."""
 
     def __init__(self, chain: FontChain, size: float, drawn: str, missing: MissingGlyphs) -> None:
-        cps = np.frombuffer(drawn.encode("utf-32-le"), dtype=np.uint32)
+        self.cps = cps = np.frombuffer(drawn.encode("utf-32-le"), dtype=np.uint32)
         faces, w1000 = chain.resolve(cps)
         self.widths = w1000 * (size / 1000.0)
         self.cum = np.concatenate(([0.0], np.cumsum(self.widths)))
@@ -281,67 +272,120 @@ class _Measure:
         return float(self.cum[b] - self.cum[a])
 
 
-def _break_words(para: _Para, m: _Measure, widths: tuple[float, float], space_w: float) -> list[_RawLine]:
-    """reportlab's greedy frag-path breaking (Paragraph.breakLines, kind=1)."""
-    lines: list[_RawLine] = []
-    first_w, later_w = widths
-    max_w = first_w
-    pieces: list[tuple[int, int]] = []
-    cur = 0.0
-    line_start = para.start
-    drawn = para.drawn
-    src = para.src
+_SEPARATOR = np.zeros(0x10000, dtype=bool)
+_SEPARATOR[[ord(c) for c in WHITESPACE if c != BREAK]] = True
 
-    def close(forced: bool, next_start: int) -> None:
-        nonlocal pieces, cur, max_w, line_start
-        lines.append(_RawLine(pieces, cur, max_w, max(len(pieces) - 1, 0), forced, line_start))
-        pieces, cur = [], 0.0
-        max_w = later_w
-        line_start = next_start
 
-    for mt in _TOKEN.finditer(drawn):
-        if mt.group(1) is not None:  # forced break
-            close(True, int(src[mt.start()]) + 1)
-            continue
-        if mt.group(2) is not None:  # separator: only matters between words
-            continue
-        a, b = mt.span()
-        word_w = m.span(a, b)
+class _WordBreaker:
+    """reportlab's greedy frag-path breaking (Paragraph.breakLines, kind=1).
+
+    Adding word k to a line that starts empty at word i fits when
+    ``W(i..k) + (k-i)*space <= max_width + 0.05*space*(k-i)``, i.e. when
+    ``g[k] = Wcum[k+1] + 0.95*space*k <= max_width + Wcum[i] + 0.95*space*i``; ``g`` is
+    increasing, so a whole line is one bisection. Lines that start with the tail of a
+    split long word take the word-by-word path, as reportlab does.
+    """
+
+    def __init__(self, para: _Para, m: _Measure, widths: tuple[float, float], space_w: float) -> None:
+        self.para, self.m, self.space_w = para, m, space_w
+        self.first_w, self.later_w = widths
+        self.lines: list[_RawLine] = []
+        self.pieces: list[tuple[int, int]] = []
+        self.cur = 0.0
+        self.line_start = para.start
+
+    @property
+    def max_w(self) -> float:
+        return self.first_w if not self.lines else self.later_w
+
+    def close(self, forced: bool, next_start: int) -> None:
+        self.lines.append(
+            _RawLine(self.pieces, self.cur, self.max_w, max(len(self.pieces) - 1, 0), forced, self.line_start)
+        )
+        self.pieces, self.cur, self.line_start = [], 0.0, next_start
+
+    def step(self, a: int, b: int, word_w: float) -> None:
+        """Add one word the way reportlab's loop does (long-word split included)."""
+        m, src, sw = self.m, self.para.src, self.space_w
         while True:
-            n = len(pieces)
-            gap = space_w if n else 0.0
-            new_w = cur + gap + word_w
-            lim = max_w + SPACE_SHRINKAGE * space_w * n
+            n = len(self.pieces)
+            gap = sw if n else 0.0
+            new_w = self.cur + gap + word_w
+            max_w = self.max_w
+            lim = max_w + SPACE_SHRINKAGE * sw * n
             if new_w > lim and word_w > max_w:
                 # a word longer than the line: split by character, first piece on this line
-                room = max_w - gap - cur
-                cut = _split_point(m, a, b, room, later_w, allow_empty=True)
+                cut = _split_point(m, a, b, max_w - gap - self.cur, self.later_w, allow_empty=True)
                 if n or cut > a:
-                    pieces.append((a, cut))
-                    cur = cur + gap + m.span(a, cut)
+                    self.pieces.append((a, cut))
+                    self.cur += gap + m.span(a, cut)
                 else:
-                    pieces.append((a, a))
-                close(False, int(src[cut]) if cut < b else int(src[b - 1]) + 1)
+                    self.pieces.append((a, a))
+                self.close(False, int(src[cut]) if cut < b else int(src[b - 1]) + 1)
                 a = cut
-                while a < b and m.span(a, b) > later_w:
-                    cut = _split_point(m, a, b, later_w, later_w, allow_empty=False)
-                    pieces.append((a, cut))
-                    cur = m.span(a, cut)
-                    close(False, int(src[cut]))
+                while a < b and m.span(a, b) > self.later_w:
+                    cut = _split_point(m, a, b, self.later_w, self.later_w, allow_empty=False)
+                    self.pieces.append((a, cut))
+                    self.cur = m.span(a, cut)
+                    self.close(False, int(src[cut]))
                     a = cut
                 if a < b:
-                    pieces.append((a, b))
-                    cur = m.span(a, b)
-                break
+                    self.pieces.append((a, b))
+                    self.cur = m.span(a, b)
+                return
             if new_w > lim and n:
-                close(False, int(src[a]))
+                self.close(False, int(src[a]))
                 continue
-            pieces.append((a, b))
-            cur = new_w
-            break
-    if pieces:
-        close(False, para.end)
-    return lines
+            self.pieces.append((a, b))
+            self.cur = new_w
+            return
+
+    def run(self) -> list[_RawLine]:
+        para, m, sw = self.para, self.m, self.space_w
+        cps, src = m.cps, para.src
+        n = len(cps)
+        is_break = cps == ord(BREAK)
+        is_sep = np.zeros(n, dtype=bool)
+        in_bmp = cps < 0x10000
+        is_sep[in_bmp] = _SEPARATOR[cps[in_bmp]]
+        edges = np.diff(np.concatenate(([0], (~(is_sep | is_break)).view(np.int8), [0])))
+        w_start = np.flatnonzero(edges == 1)
+        w_end = np.flatnonzero(edges == -1)
+        breaks = np.flatnonzero(is_break)
+        w_width = m.cum[w_end] - m.cum[w_start]
+        w_cum = np.concatenate(([0.0], np.cumsum(w_width)))
+        shrunk = (1 - SPACE_SHRINKAGE) * sw
+        g = (w_cum[1:] + shrunk * np.arange(len(w_start))).tolist()
+        # words followed by exactly one ' ' let a line be kept as one slice of the drawn string
+        single = np.zeros(len(w_start), dtype=bool)
+        if len(w_start) > 1:
+            single[:-1] = ((w_start[1:] - w_end[:-1]) == 1) & (cps[w_end[:-1]] == 0x20)
+        loose = np.concatenate(([0], np.cumsum(~single))).tolist()
+        seg_bounds = np.searchsorted(np.searchsorted(breaks, w_start), np.arange(len(breaks) + 2)).tolist()
+        ws, we, ww, wc = w_start.tolist(), w_end.tolist(), w_width.tolist(), w_cum.tolist()
+        breaks_l = breaks.tolist()
+        for seg in range(len(breaks_l) + 1):
+            i, stop = seg_bounds[seg], seg_bounds[seg + 1]
+            while i < stop:
+                max_w = self.max_w
+                if self.pieces or ww[i] > max_w:
+                    self.step(ws[i], we[i], ww[i])
+                    i += 1
+                    continue
+                j = bisect_right(g, max_w + wc[i] + shrunk * i, i, stop) - 1
+                if loose[j] - loose[i] == 0:
+                    self.pieces = [(ws[i], we[j])]
+                else:
+                    self.pieces = [(ws[k], we[k]) for k in range(i, j + 1)]
+                self.cur = wc[j + 1] - wc[i] + (j - i) * sw
+                i = j + 1
+                if i < stop and ww[i] <= self.max_w:
+                    self.close(False, int(src[ws[i]]))
+            if seg < len(breaks_l):
+                self.close(True, int(src[breaks_l[seg]]) + 1)
+        if self.pieces:
+            self.close(False, para.end)
+        return self.lines
 
 
 def _split_point(m: _Measure, a: int, b: int, room: float, next_w: float, allow_empty: bool) -> int:
@@ -525,7 +569,7 @@ def iter_layout(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = No
         if cjk:
             para = _cjk_clean(para)
         m = _Measure(chain, size, para.drawn, missing)
-        raw = _break_cjk(para, m, widths) if cjk else _break_words(para, m, widths, space_w)
+        raw = _break_cjk(para, m, widths) if cjk else _WordBreaker(para, m, widths, space_w).run()
 
         def build(r: _RawLine, is_first: bool, is_last: bool, baseline: float, para=para) -> Line:  # noqa: ANN001
             joiner = "" if r.glued else " "
@@ -556,10 +600,11 @@ def _marker_ranges(flags: np.ndarray, pieces: list[tuple[int, int]], joiner: str
     for i, (a, b) in enumerate(pieces):
         if i:
             pos += len(joiner)
-        seg = flags[a:b]
-        if seg.any():
-            idx = np.nonzero(seg)[0]
-            ranges.append((pos + int(idx[0]), pos + int(idx[-1]) + 1))
+        seg = flags[a:b].view(np.int8)
+        if seg.any():  # each run of marker characters is its own range
+            edges = np.diff(np.concatenate(([0], seg, [0])))
+            for r0, r1 in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+                ranges.append((pos + r0, pos + r1))
         pos += b - a
     return tuple(ranges)
 
@@ -588,10 +633,19 @@ def iter_pages_with_spans(text: str, cfg: RenderConfig, missing: MissingGlyphs |
 def _close_spans(page: PageLayout, next_start: int) -> PageLayout:
     lines = page.lines
     fixed = tuple(
-        replace(line, end=max(line.start, lines[i + 1].start if i + 1 < len(lines) else next_start))
+        Line(
+            line.start,
+            max(line.start, lines[i + 1].start if i + 1 < len(lines) else next_start),
+            line.text,
+            line.x,
+            line.baseline,
+            line.width,
+            line.word_space,
+            line.marker,
+        )
         for i, line in enumerate(lines)
     )
-    return replace(page, lines=fixed)
+    return PageLayout(page.index, fixed, page.boxes, page.is_last)
 
 
 def layout_text(text: str, cfg: RenderConfig) -> Layout:
