@@ -10,6 +10,7 @@ placed with one fancy-indexing operation.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Iterator
@@ -346,10 +347,16 @@ def save_png(image: Image.Image, path, compress_level: int = 3) -> None:  # noqa
     target.save(path, "PNG", compress_level=compress_level)
 
 
+@functools.lru_cache(maxsize=32)
+def rasterizer_for(cfg: RenderConfig) -> PageRasterizer:
+    """One rasteriser per config and process, so its glyph atlas is built once, not per document."""
+    return PageRasterizer(cfg)
+
+
 def iter_page_images(
     text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None
 ) -> Iterator[tuple[PageLayout, Image.Image]]:
     """Lay out and rasterise lazily: one page in memory at a time."""
-    raster = PageRasterizer(cfg)
+    raster = rasterizer_for(cfg)
     for page in iter_pages_with_spans(text, cfg, missing):
         yield page, raster.render(page)
