@@ -27,7 +27,7 @@ import unicodedata
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from html import unescape
 
 import numpy as np
@@ -174,7 +174,7 @@ def reflow_text(text: str) -> str:
 
 
 _DOUBLE_SPACE = re.compile(r" {2,}")
-_IGNORED = re.compile(r"[\xad\u200b]")
+_IGNORED = re.compile("[" + "".join(sorted(IGNORED)) + "]")
 
 
 def _expand(
@@ -228,7 +228,7 @@ def iter_paragraphs(text: str, cfg: RenderConfig) -> Iterator[_Para]:
         drawn = work[s:e]
         src = np.arange(s, e, dtype=np.int64)
         flags = None
-        if "\xad" in drawn or "\u200b" in drawn:  # deleted before the reference looks for double spaces
+        if _IGNORED.search(drawn):  # deleted before the reference looks for double spaces
             drawn, src, _ = _expand(drawn, src, np.zeros(len(drawn), bool), _IGNORED, lambda c: ("", False))
         if "  " in drawn:
             drawn = _DOUBLE_SPACE.sub(lambda m: NBSP * len(m.group()), drawn)
@@ -410,7 +410,7 @@ def _break_cjk(para: _Para, m: _Measure, widths: tuple[float, float]) -> list[_R
     lines: list[_RawLine] = []
     first_w, later_w = widths
     max_w = first_w
-    i = width_used = 0.0
+    width_used = 0.0
     i = 0
     line_pos = 0
     line_start = para.start
@@ -422,7 +422,7 @@ def _break_cjk(para: _Para, m: _Measure, widths: tuple[float, float]) -> list[_R
         forced = c == BREAK
         if (width_used > max_w + FUZZ and width_used > 0) or forced:
             if not forced:
-                u, uw = c, cw
+                u = c
                 if ord(c) < 0x3000:
                     limit = (line_pos + i) >> 1
                     for j in range(i - 1, limit, -1):
@@ -430,7 +430,7 @@ def _break_cjk(para: _Para, m: _Measure, widths: tuple[float, float]) -> list[_R
                         if unicodedata.category(cj) == "Zs" or ord(cj) >= 0x3000:
                             k = j + 1
                             if k < i:
-                                u, uw = drawn[k], float(w[k])
+                                u = drawn[k]
                                 i = k + 1
                                 break
                 if u not in CANNOT_START_LINE and i > line_pos + 1:
