@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages the project uses outside pip: poppler (the reference pipeline we compare
 # against), Noto CJK (fallback font for Chinese/Japanese/Korean) and a TrueType CJK font
-# (reportlab, and so the reference pipeline, cannot read CFF fonts such as Noto CJK).
+# (reportlab, and so the reference pipeline, cannot read CFF fonts such as Noto CJK), and
+# Tesseract (an optional OCR reader, compared against the default one).
 set -euo pipefail
-PKGS="poppler-utils fonts-noto-cjk fonts-wqy-zenhei fontconfig"
+PKGS="poppler-utils fonts-noto-cjk fonts-wqy-zenhei fontconfig tesseract-ocr"
 missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -z "$missing" ]; then exit 0; fi
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

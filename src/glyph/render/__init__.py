@@ -2,5 +2,21 @@
 
 from glyph.render.config import Alignment, RenderConfig
 from glyph.render.layout import Layout, Line, PageLayout, iter_pages_with_spans, layout_text
+from glyph.render.pages import LineBox, RenderedPage, UnreadableImageError, load_image
+from glyph.render.raster import iter_page_images, render_pages
 
-__all__ = ["Alignment", "Layout", "Line", "PageLayout", "RenderConfig", "iter_pages_with_spans", "layout_text"]
+__all__ = [
+    "Alignment",
+    "Layout",
+    "Line",
+    "LineBox",
+    "PageLayout",
+    "RenderConfig",
+    "RenderedPage",
+    "UnreadableImageError",
+    "iter_page_images",
+    "iter_pages_with_spans",
+    "layout_text",
+    "load_image",
+    "render_pages",
+]

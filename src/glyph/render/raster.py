@@ -20,6 +20,7 @@ from PIL import Image
 
 from glyph.render.config import RenderConfig
 from glyph.render.fonts import FontChain
+from glyph.render.pages import LineBox, RenderedPage
 from glyph.render.layout import MissingGlyphs, NewlineMarker, PageLayout, chain_for, iter_pages_with_spans
 
 SUBPIXEL = 4  # glyph phases per pixel, horizontally and vertically (poppler's Splash uses 4 in x)
@@ -249,6 +250,32 @@ class PageRasterizer:
         idx = np.repeat(base, lens) + self._table.offsets[gather]
         np.maximum.at(canvas.reshape(-1), idx, self._table.values[gather])
 
+    # -------------------------------------------------------------------- geometry
+    def line_boxes(self, page: PageLayout, image_size: tuple[int, int]) -> tuple[LineBox, ...]:
+        """Pixel boxes of the page's lines in the final (scaled, cropped) image, for line-level readers.
+
+        Vertically a box spans the font's nominal ascent (0.95 em) above the snapped baseline row
+        and descent (0.25 em) below it; neighbouring boxes may overlap by a pixel or two when the
+        line height is tight, exactly as the ink does.
+        """
+        cfg = self.cfg
+        s, hs = self.scale, cfg.horizontal_scale
+        em = cfg.font_size * s
+        width, height = image_size
+        boxes = []
+        for line in page.lines:
+            if not line.text.strip():
+                continue
+            baseline = math.floor(line.baseline * s + self.y_snap)
+            extra = line.word_space * line.text.count(" ")
+            left = max(0, math.floor(line.x * s * hs))
+            right = min(width, math.ceil((line.x + line.width + extra) * s * hs) + 1)
+            top = max(0, math.floor(baseline - 0.95 * em))
+            bottom = min(height, math.ceil(baseline + 0.25 * em) + 1)
+            if right > left and bottom > top:
+                boxes.append(LineBox(left, top, right, bottom, baseline, line.plain, line.start, line.end))
+        return tuple(boxes)
+
     # -------------------------------------------------------------------- images
     def render(self, page: PageLayout) -> Image.Image:
         """The page as a PIL image, post-processed (horizontal scale, auto-crop) like the reference."""
@@ -360,3 +387,11 @@ def iter_page_images(
     raster = rasterizer_for(cfg)
     for page in iter_pages_with_spans(text, cfg, missing):
         yield page, raster.render(page)
+
+
+def render_pages(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[RenderedPage]:
+    """Pages with their ground truth (drawn text, pixel line boxes): what readers and metrics consume."""
+    raster = rasterizer_for(cfg)
+    for page in iter_pages_with_spans(text, cfg, missing):
+        image = raster.render(page)
+        yield RenderedPage(image, page.index, raster.line_boxes(page, image.size), page.start, page.end)

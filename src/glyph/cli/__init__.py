@@ -1,0 +1,14 @@
+"""The `glyph` command line: a thin layer over the capability packages.
+
+Each module registers its commands on the one typer ``app``: ``render`` (render, batch,
+config, demo), and one module per capability as it lands.
+"""
+
+from glyph.cli import render as _render  # noqa: F401  (registers commands)
+from glyph.cli.common import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,13 @@
+"""Readers: turn rendered pages back into text (OCR) or answers (VLMs), behind one interface."""
+
+from glyph.readers.base import (
+    Reader,
+    ReaderAnswer,
+    ReaderUnavailableError,
+    Usage,
+    get_reader,
+    reader_names,
+    register_reader,
+)
+
+__all__ = ["Reader", "ReaderAnswer", "ReaderUnavailableError", "Usage", "get_reader", "reader_names", "register_reader"]

@@ -1,0 +1,1 @@
+"""Offline OCR readers (filled in below)."""
