@@ -101,3 +101,4 @@ def get_reader(name: str, **options: Any) -> Reader:
 def _load_builtin_readers() -> None:
     # importing the modules registers their readers; each imports its engine lazily
     import glyph.readers.ocr  # noqa: F401
+    import glyph.readers.oracle  # noqa: F401
