@@ -35,3 +35,15 @@ def demo_text(max_chars: int | None = None, repeat_to: int | None = None) -> str
     if repeat_to and len(text) < repeat_to:
         text = "\n\n".join([text] * (repeat_to // len(text) + 1))
     return text[:max_chars] if max_chars else text
+
+
+def text_of_tokens(n_tokens: int, tokenizer: str = "qwen") -> str:
+    """The first ``n_tokens`` tokens of the essays (repeated if needed), decoded back to text.
+
+    Benchmarks state lengths in tokens ("8K, 32K, 128K"), so texts are cut by the tokenizer.
+    """
+    from glyph.tokens import get_tokenizer
+
+    tok = get_tokenizer(tokenizer)
+    base = demo_text(repeat_to=n_tokens * 6)[: n_tokens * 6]  # ~4.5 chars per token: ample
+    return tok.decode(tok.encode(base)[:n_tokens])

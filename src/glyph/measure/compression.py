@@ -77,7 +77,7 @@ def compression_from_sizes(
         ratio = (text_tokens / visual) if (text_tokens is not None and visual) else None
         costs[rule.name] = VisualCost(rule.name, visual, ratio, (len(text) / visual) if visual else 0.0)
     if not text:
-        notes.append("empty text: no pages, no tokens, ratios undefined (reported as null)")
+        notes.append("empty text: 0 text tokens, so every ratio is 0 (the reference too renders one blank page)")
     return CompressionReport(
         chars=len(text),
         text_tokens=text_tokens,
@@ -85,7 +85,7 @@ def compression_from_sizes(
         pages=len(sizes),
         page_sizes=[tuple(s) for s in sizes],
         costs=costs,
-        config_hash=cfg.content_hash,
+        config_hash=cfg.content_hash(),
         render_seconds=render_seconds,
         missing_glyphs=missing_glyphs,
         notes=notes,
