@@ -110,59 +110,73 @@ def demo(
     max_chars: Annotated[
         int | None, typer.Option(help="Use only the first N characters of the essays.")
     ] = None,
+    reader: Annotated[
+        str, typer.Option(help="Reader that reads one page per config back (ocr, tesseract, none).")
+    ] = "ocr",
 ) -> None:
-    """Render the bundled essays under several configs and print what each costs a VLM."""
+    """Render the bundled essays under several configs: what each costs a VLM, and what is still legible."""
     from glyph.data import demo_text
-    from glyph.render.raster import iter_page_images, save_png
+    from glyph.measure import compression_from_sizes, score_pages
+    from glyph.readers import ReaderUnavailableError, get_reader
+    from glyph.render.raster import render_pages, save_png
+    from glyph.tokens import TokenizerUnavailableError, get_tokenizer
 
     try:
         text = demo_text(max_chars)
     except FileNotFoundError as exc:
         fail(str(exc))
+    try:
+        tokenizer = get_tokenizer("qwen")
+    except (TokenizerUnavailableError, ImportError) as exc:
+        console.print(f"[yellow]text tokens unavailable:[/] {exc}")
+        tokenizer = None
+    ocr = None
+    if reader != "none":
+        try:
+            ocr = get_reader(reader)
+        except (ReaderUnavailableError, ValueError) as exc:
+            console.print(f"[yellow]no fidelity column:[/] {exc}")
     base = reference_default()
     variants = [(f"{dpi} dpi, keep", base.with_updates(dpi=dpi)) for dpi in (72, 96, 120)] + [
         (f"{dpi} dpi, reflow", base.with_updates(dpi=dpi, reflow=True)) for dpi in (72, 96, 120)
     ]
-    counter, rules = _token_counters()
-    text_tokens = counter.count(text) if counter else None
+    vlms = ("glm4v", "qwen3vl")
     table = Table(title=f"Glyph demo: {len(text):,} characters of Paul Graham essays", title_justify="left")
-    table.add_column("config (newlines)", no_wrap=True)
-    table.add_column("pages", justify="right")
-    table.add_column("secs", justify="right")
-    for rule in rules:
-        table.add_column(f"{rule.name} tok", justify="right")
-        table.add_column("ratio", justify="right")
+    for col in ("config", "pages", "secs", "glm4v tokens", "glm4v x", "qwen3vl x"):
+        table.add_column(col, justify="left" if col == "config" else "right", no_wrap=True)
+    if ocr is not None:
+        table.add_column("read", justify="right", no_wrap=True)
     out_dir.mkdir(parents=True, exist_ok=True)
+    text_tokens = None
     with progress_bar() as progress:
         for i, (label, cfg) in enumerate(variants):
             task = progress.add_task(label, total=None)
             sizes: list[tuple[int, int]] = []
+            sample = None
             start = time.perf_counter()
-            for page, image in iter_page_images(text, cfg):
-                sizes.append(image.size)
+            for page in render_pages(text, cfg):
+                sizes.append(page.image.size)
                 if i == 0:
-                    save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
+                    save_png(page.image, out_dir / f"page_{page.index + 1:03d}.png")
+                if page.index == 1 or sample is None:
+                    sample = page  # the second page: a full page of prose
                 progress.advance(task)
             seconds = time.perf_counter() - start
-            row = [label, str(len(sizes)), f"{seconds:.2f}"]
-            for rule in rules:
-                visual = rule.document_tokens(sizes)
-                row += [f"{visual:,}", f"{text_tokens / visual:.2f}x" if text_tokens else "n/a"]
+            report = compression_from_sizes(text, sizes, cfg, vlms, tokenizer, seconds)
+            text_tokens = report.text_tokens
+            costs = [report.cost(v) for v in vlms]
+            row = [label, str(report.pages), f"{seconds:.2f}"]
+            row.append(f"{costs[0].visual_tokens:,}")
+            row += [f"{c.ratio:.2f}x" if c.ratio is not None else "n/a" for c in costs]
+            if ocr is not None and sample is not None:
+                progress.update(task, description=f"{label}: reading a page back")
+                fid, _ = score_pages([sample.text], ocr.transcribe([sample]))
+                row.append(f"{fid.char_accuracy:.1%}")
             table.add_row(*row)
             progress.remove_task(task)
     out.print(table)
-    if text_tokens:
-        out.print(f"text tokens ({counter!r}): {text_tokens:,}; ratio = text tokens / visual tokens")
+    if text_tokens is not None:
+        out.print(f"text tokens (Qwen BPE): {text_tokens:,}; x = compression = text tokens / visual tokens")
+    if ocr is not None:
+        out.print(f"read = characters of one full page read back by the offline '{ocr.name}' reader")
     out.print(f"pages of '{variants[0][0]}' (the reference default) written to {out_dir}/")
-
-
-def _token_counters():
-    """The Qwen text tokenizer and the GLM-4.1V / Qwen2.5-VL rules, when glyph.tokens can load them."""
-    from glyph.tokens import TokenizerUnavailableError, get_tokenizer, get_vlm_rule
-
-    rules = [get_vlm_rule("glm4v"), get_vlm_rule("qwen2.5vl")]
-    try:
-        return get_tokenizer("qwen"), rules
-    except (TokenizerUnavailableError, ImportError) as exc:
-        console.print(f"[yellow]text tokens unavailable:[/] {exc}")
-        return None, rules

@@ -77,7 +77,7 @@ def parse_grid(specs: Iterable[str]) -> dict[str, list[Any]]:
             start, stop, step = (float(p) for p in parts)
             if step <= 0 or stop < start:
                 raise ValueError(f"range for {key!r} needs step > 0 and stop >= start, got {raw!r}")
-            n = int(math.floor((stop - start) / step + 1e-9)) + 1
+            n = math.floor((stop - start) / step + 1e-9) + 1
             values = [round(start + i * step, 6) for i in range(n)]
             grid[key] = [int(v) if float(v).is_integer() else v for v in values]
         else:
