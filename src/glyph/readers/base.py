@@ -12,7 +12,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from glyph.render.pages import RenderedPage
 
@@ -62,10 +62,10 @@ class Reader(ABC):
         """Async ``answer``; the default runs the blocking one in a worker thread."""
         return await asyncio.to_thread(self.answer, pages, question, system=system, max_tokens=max_tokens)
 
-    def close(self) -> None:  # noqa: B027  (optional hook)
+    def close(self) -> None:
         """Release engines, sessions or connections."""
 
-    def __enter__(self) -> Reader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -76,7 +76,7 @@ ReaderFactory = Callable[..., Reader]
 _REGISTRY: dict[str, tuple[ReaderFactory, str]] = {}
 
 
-def register_reader(name: str, factory: ReaderFactory, help: str) -> None:  # noqa: A002
+def register_reader(name: str, factory: ReaderFactory, help: str) -> None:
     """Make a reader available by name to ``get_reader`` and the CLI's ``--reader``."""
     _REGISTRY[name] = (factory, help)
 
@@ -100,5 +100,8 @@ def get_reader(name: str, **options: Any) -> Reader:
 
 def _load_builtin_readers() -> None:
     # importing the modules registers their readers; each imports its engine lazily
-    import glyph.readers.ocr  # noqa: F401
-    import glyph.readers.oracle  # noqa: F401
+    import glyph.readers.local_hf
+    import glyph.readers.ocr
+    import glyph.readers.openai_http
+    import glyph.readers.oracle
+    import glyph.readers.text_baseline  # noqa: F401

@@ -1,0 +1,109 @@
+"""`glyph serve`: the OpenAI-compatible gateway in front of a VLM (upstream URL or local checkpoint)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from glyph.cli.common import ConfigOpt, SetOpt, app, console, fail, load_config
+
+MiB = 1024 * 1024
+
+
+@app.command()
+def serve(
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="OpenAI-compatible server to forward to, e.g. http://localhost:8000/v1 (vLLM)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Or: a local checkpoint (directory or hub id) run with transformers.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    threshold: Annotated[
+        int, typer.Option(help="Render user text parts longer than this many text tokens (Qwen BPE).")
+    ] = 2048,
+    vlm: Annotated[str, typer.Option(help="Visual-token rule for the reported stats.")] = "glm4v",
+    upstream_model: Annotated[
+        str | None, typer.Option(help="Model name to send upstream (default: the client's).")
+    ] = None,
+    upstream_api_key: Annotated[
+        str | None, typer.Option(envvar="GLYPH_UPSTREAM_API_KEY", help="Bearer key for the upstream.")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="GLYPH_API_KEY", help="Require this bearer key from clients.")
+    ] = None,
+    served_model_name: Annotated[
+        str | None, typer.Option(help="Model id a local model is listed as.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Local model: cuda, mps or cpu (default: best).")] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="Local model: bf16, fp16 or fp32 (default: by device).")
+    ] = None,
+    max_pages: Annotated[int, typer.Option(help="Images per request, rendered pages included.")] = 64,
+    max_context: Annotated[
+        int, typer.Option(help="Context tokens of the model (GLM-4.1V / Glyph: 128K).")
+    ] = 131072,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body, MiB.")] = 32,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds for an upstream answer or a local generation.")
+    ] = 300,
+    max_retries: Annotated[int, typer.Option(help="Upstream retries on 429/5xx/refused connections.")] = 2,
+    concurrency: Annotated[int, typer.Option(help="Upstream requests in flight.")] = 16,
+    cache_mb: Annotated[float, typer.Option(help="Rendered-page cache, MiB.")] = 512,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve /v1/chat/completions, rendering long text parts into page images for the VLM.
+
+    Only user messages are rendered: text parts over --threshold tokens (when pages are cheaper).
+
+    Per part: "glyph": {"render": true} always renders it, {"render": false} never.
+
+    Per request: "glyph": {"render": "auto"|"never", "threshold_tokens": N, "config": {...}}.
+
+    Replies carry usage.text_tokens_saved and a "glyph" object (pages, visual tokens, ratio).
+    """
+    import uvicorn
+    from pydantic import ValidationError
+
+    from glyph.readers.base import ReaderUnavailableError
+    from glyph.serve import ServeSettings, create_app
+
+    cfg = load_config(config, set_)
+    try:
+        settings = ServeSettings(
+            upstream=upstream,
+            model=model,
+            upstream_model=upstream_model,
+            upstream_api_key=upstream_api_key,
+            api_key=api_key,
+            served_model_name=served_model_name,
+            device=device,
+            dtype=dtype,
+            render_config=cfg,
+            render_threshold_tokens=threshold,
+            vlm=vlm,
+            max_pages=max_pages,
+            max_context_tokens=max_context,
+            max_body_bytes=int(max_body_mb * MiB),
+            timeout=timeout,
+            max_retries=max_retries,
+            concurrency=concurrency,
+            cache_bytes=int(cache_mb * MiB),
+        )
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()))
+        return
+    try:
+        application = create_app(settings)
+    except (ReaderUnavailableError, ValueError) as exc:
+        fail(str(exc))
+        return
+    backend = application.state.glyph.backend
+    target = settings.upstream if settings.upstream else f"{settings.model} (local, {backend.reader.device})"
+    console.print(f"glyph serve: http://{host}:{port}/v1 -> {target}")
+    uvicorn.run(application, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)

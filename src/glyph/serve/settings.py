@@ -1,0 +1,75 @@
+"""Gateway settings: which backend, how pages are rendered, and the limits that keep it up.
+
+Defaults fit Glyph (GLM-4.1V-9B-Base, 128K context) behind vLLM: documents over 2,048 text
+tokens are rendered with the reference config, at most 64 pages per request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from glyph.render.config import RenderConfig
+
+MiB = 1024 * 1024
+
+
+def _default_render_config() -> RenderConfig:
+    from glyph.cli.common import reference_default  # the CLI's default is the project's default
+
+    return reference_default()
+
+
+class ServeSettings(BaseModel):
+    """Everything ``create_app`` needs; exactly one of ``upstream`` and ``model`` is set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- backend: an OpenAI-compatible server, or a local checkpoint run in-process
+    upstream: str | None = Field(None, description="base URL of an OpenAI-compatible server")
+    upstream_api_key: str | None = None
+    upstream_model: str | None = Field(None, description="model name sent upstream (default: the client's)")
+    model: str | None = Field(None, description="local checkpoint directory or hub id (transformers)")
+    device: str | None = None
+    dtype: str | None = None
+    served_model_name: str | None = Field(None, description="id in /v1/models for a local model")
+    default_max_tokens: int = Field(1024, ge=1, description="local backend, when a request sets none")
+
+    # --- rendering
+    render_config: RenderConfig = Field(default_factory=_default_render_config)
+    render_threshold_tokens: int = Field(2048, ge=1, description="text parts with more tokens are rendered")
+    vlm: str = Field("glm4v", description="visual-token rule for the stats (glyph.tokens.get_vlm_rule)")
+    text_tokenizer: str = Field("qwen", description="text-token counter (glyph.tokens.get_tokenizer)")
+    allow_config_overrides: bool = Field(True, description="accept per-request render config changes")
+    cache_bytes: int = Field(512 * MiB, ge=0, description="rendered-page LRU budget")
+    render_concurrency: int = Field(2, ge=1, description="documents rendered at once (CPU work)")
+
+    # --- limits
+    max_body_bytes: int = Field(32 * MiB, ge=1024)
+    max_pages: int = Field(64, ge=1, description="images per request, rendered pages included")
+    max_context_tokens: int = Field(131072, ge=1, description="estimated prompt + max_tokens must fit")
+    max_page_pixels: int = Field(4096 * 4096, ge=1, description="per rendered page (dpi overrides)")
+    timeout: float = Field(300.0, gt=0, description="seconds for an upstream answer or a local generation")
+    connect_timeout: float = Field(10.0, gt=0)
+    max_retries: int = Field(2, ge=0, description="upstream retries on 429/5xx/refused connections")
+    backoff_initial: float = Field(0.5, ge=0)
+    concurrency: int = Field(16, ge=1, description="upstream requests in flight")
+    api_key: str | None = Field(None, description="require 'Authorization: Bearer <key>' from clients")
+
+    @model_validator(mode="after")
+    def _one_backend(self) -> ServeSettings:
+        if (self.upstream is None) == (self.model is None):
+            raise ValueError(
+                "set exactly one backend: upstream (an OpenAI-compatible URL) or model (a local checkpoint)"
+            )
+        return self
+
+    @property
+    def backend_kind(self) -> str:
+        return "upstream" if self.upstream else "local"
+
+    @property
+    def model_name(self) -> str:
+        """What /v1/models lists for a local model."""
+        return self.served_model_name or Path(str(self.model)).name or str(self.model)
