@@ -86,3 +86,17 @@ def test_oracle_refuses_pages_without_ground_truth() -> None:
     page = RenderedPage(image=Image.new("L", (10, 10), 255), start=0, end=5)
     with pytest.raises(ValueError, match="ground truth"):
         get_reader("oracle").transcribe([page])
+
+
+def test_line_cache_and_workers_do_not_change_reads(page96: RenderedPage) -> None:
+    from glyph.readers.ocr import LineOCRReader
+
+    serial = LineOCRReader(workers=1)
+    first = serial.transcribe([page96])
+    n_lines = len(page96.lines)
+    assert (serial.hits, serial.misses) == (0, n_lines)
+    assert serial.transcribe([page96]) == first  # every line now comes from the cache
+    assert (serial.hits, serial.misses) == (n_lines, n_lines)
+    parallel = LineOCRReader(workers=2, cache_lines=0)
+    assert parallel.transcribe([page96, page96]) == first * 2
+    assert parallel.misses == 2 * n_lines  # cache disabled: every line recognised
