@@ -7,6 +7,7 @@ config, demo), and one module per capability as it lands.
 from glyph.cli import ask as _ask  # noqa: F401
 from glyph.cli import measure as _measure  # noqa: F401  (registers commands)
 from glyph.cli import render as _render  # noqa: F401
+from glyph.cli import search as _search  # noqa: F401
 from glyph.cli import serve as _serve  # noqa: F401
 from glyph.cli.common import app
 

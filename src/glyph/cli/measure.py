@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -12,19 +12,19 @@ from rich.table import Table
 from glyph.cli.common import ConfigOpt, SetOpt, app, console, fail, load_config, out, progress_bar, read_text
 
 VlmOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--vlm", help="VLM family for visual tokens (repeatable): glm4v, qwen2.5vl, qwen3vl, generic."),
 ]
 TokOpt = Annotated[
     str, typer.Option("--tokenizer", help="Text tokenizer: qwen (offline), hf:<dir or hub id>, tiktoken:<name>.")
 ]
 ReaderOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--reader", help="Read pages back and score fidelity: ocr (default offline), tesseract, ..."),
 ]
 
 
-def _reader(name: str | None):  # noqa: ANN202
+def _reader(name: str | None):
     if not name or name == "none":
         return None
     from glyph.readers import ReaderUnavailableError, get_reader
@@ -110,9 +110,9 @@ def measure(
 
 @app.command()
 def sweep(
-    file: Annotated[Optional[Path], typer.Argument(help="Text file (default: the bundled essays).")] = None,
+    file: Annotated[Path | None, typer.Argument(help="Text file (default: the bundled essays).")] = None,
     grid: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--grid",
             "-g",
@@ -126,7 +126,7 @@ def sweep(
     tokenizer: TokOpt = "qwen",
     reader: Annotated[str, typer.Option(help="Reader for fidelity: ocr (default), tesseract, none.")] = "ocr",
     pages: Annotated[int, typer.Option(help="Pages read per point, spread over the text.")] = 2,
-    max_chars: Annotated[Optional[int], typer.Option(help="Use only the first N characters.")] = 60_000,
+    max_chars: Annotated[int | None, typer.Option(help="Use only the first N characters.")] = 60_000,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for sweep.csv, sweep.json, sweep.png.")] = Path(
         "glyph_sweep"
     ),

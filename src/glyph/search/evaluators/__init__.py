@@ -1,0 +1,19 @@
+"""Fitness evaluators for the rendering search (pluggable by name)."""
+
+from glyph.search.evaluators.base import (
+    Evaluation,
+    Evaluator,
+    EvaluatorUnavailableError,
+    evaluator_names,
+    get_evaluator,
+    register_evaluator,
+)
+
+__all__ = [
+    "Evaluation",
+    "Evaluator",
+    "EvaluatorUnavailableError",
+    "evaluator_names",
+    "get_evaluator",
+    "register_evaluator",
+]
