@@ -5,6 +5,7 @@ config, demo), and one module per capability as it lands.
 """
 
 from glyph.cli import ask as _ask  # noqa: F401
+from glyph.cli import eval as _eval  # noqa: F401
 from glyph.cli import measure as _measure  # noqa: F401  (registers commands)
 from glyph.cli import render as _render  # noqa: F401
 from glyph.cli import search as _search  # noqa: F401
