@@ -1,22 +1,17 @@
 """Shared by tests/serve and tests/readers: tiny random-weight VLMs built locally, and servers on loopback.
 
-Tiny models: the real architectures (``Glm4vForConditionalGeneration``,
-``Qwen2_5_VLForConditionalGeneration``) from small configs, a WordLevel tokenizer trained here
-on a few strings plus the special tokens each chat template needs, the real image processor
-with the released checkpoints' ``preprocessor_config.json`` values, and a chat template
-string modelled on each family's. Saved as a checkpoint directory (config, weights,
-tokenizer, preprocessor config, chat template) like the real ones; nothing is downloaded.
+Tiny models: :func:`glyph.readers.tiny.save_tiny_vlm` with its test sizes and word-level
+tokenizer (the real architectures from small configs, the real image processors with the
+released settings, chat templates modelled on each family's), built once per session.
 
 Servers: any ASGI app on a pre-bound ``127.0.0.1`` socket, uvicorn in a daemon thread.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,192 +23,8 @@ from fastapi import Request
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-# Released preprocessor_config.json values (GLM-4.1V-9B-Base / zai-org/Glyph; Qwen2.5-VL-7B-Instruct).
-RELEASED_IMAGE_PROCESSOR: dict[str, dict[str, Any]] = {
-    "glm4v": {
-        "size": {"shortest_edge": 12544, "longest_edge": 9633792},
-        "patch_size": 14,
-        "temporal_patch_size": 2,
-        "merge_size": 2,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073],
-        "image_std": [0.26862954, 0.26130258, 0.27577711],
-    },
-    "qwen2.5vl": {
-        "size": {"shortest_edge": 3136, "longest_edge": 12845056},
-        "patch_size": 14,
-        "temporal_patch_size": 2,
-        "merge_size": 2,
-        "image_mean": [0.48145466, 0.4578275, 0.40821073],
-        "image_std": [0.26862954, 0.26130258, 0.27577711],
-    },
-}
+from glyph.readers.tiny import TEMPLATES, image_processor, save_tiny_vlm
 
-GLM_SPECIALS = [
-    "<|endoftext|>", "[MASK]", "[gMASK]", "[sMASK]", "<sop>", "<eop>", "<|system|>", "<|user|>",
-    "<|assistant|>", "<|observation|>", "<|begin_of_image|>", "<|end_of_image|>", "<|begin_of_video|>",
-    "<|end_of_video|>", "<|image|>", "<|video|>",
-]  # fmt: skip
-QWEN_SPECIALS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
-    "<|image_pad|>", "<|video_pad|>",
-]  # fmt: skip
-
-# Modelled on GLM-4.1V's template: [gMASK]<sop>, role tags, each image as begin/placeholder/end.
-GLM_TEMPLATE = (
-    "[gMASK]<sop>{% for m in messages %}"
-    "{% if m.role == 'system' %}<|system|>\n{{ m.content }}"
-    "{% elif m.role == 'user' %}<|user|>\n{% if m.content is string %}{{ m.content }}{% else %}"
-    "{% for item in m.content %}{% if item.type == 'image' or 'image' in item %}"
-    "<|begin_of_image|><|image|><|end_of_image|>{% elif item.type == 'text' %}{{ item.text }}{% endif %}"
-    "{% endfor %}{% endif %}"
-    "{% elif m.role == 'assistant' %}<|assistant|>\n{{ m.content }}{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
-)
-# Modelled on Qwen2.5-VL's template: default system turn, <|vision_start|><|image_pad|><|vision_end|>.
-QWEN_TEMPLATE = (
-    "{% for m in messages %}{% if loop.first and m.role != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ m.role }}\n{% if m.content is string %}{{ m.content }}{% else %}"
-    "{% for item in m.content %}{% if item.type == 'image' or 'image' in item %}"
-    "<|vision_start|><|image_pad|><|vision_end|>{% elif item.type == 'text' %}{{ item.text }}{% endif %}"
-    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-CORPUS = [
-    "What is written on the page ? Answer the question about the document .",
-    "Transcribe all text in this image exactly as written , line by line . Output only the text .",
-    "You are a helpful assistant . system user assistant the a of to and is in it that",
-    "Hello world . How to Do Great Work Paul Graham essay page number one two three",
-]
-
-
-def build_tokenizer(specials: list[str], eos: str) -> Any:
-    """A WordLevel tokenizer trained on ``CORPUS``, wrapped for transformers."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(CORPUS, trainers.WordLevelTrainer(special_tokens=["[UNK]", *specials]))
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="<|endoftext|>", eos_token=eos,
-        additional_special_tokens=specials,
-    )  # fmt: skip
-
-
-def _glm(out: Path) -> None:
-    from transformers import Glm4vConfig, Glm4vForConditionalGeneration
-    from transformers.models.glm4v.image_processing_pil_glm4v import Glm4vImageProcessorPil
-
-    tok = build_tokenizer(GLM_SPECIALS, eos="<|endoftext|>")
-    ids = {t: tok.convert_tokens_to_ids(t) for t in GLM_SPECIALS}
-    config = Glm4vConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "max_position_embeddings": 8192,
-            "rope_parameters": {
-                "rope_type": "default",
-                "rope_theta": 10000.0,
-                "mrope_section": [1, 1, 2],
-                "partial_rotary_factor": 0.5,
-            },
-        },
-        vision_config={
-            "depth": 1,
-            "hidden_size": 32,
-            "num_heads": 2,
-            "intermediate_size": 64,
-            "out_hidden_size": 32,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "image_size": 28,
-        },
-        image_token_id=ids["<|image|>"],
-        video_token_id=ids["<|video|>"],
-        image_start_token_id=ids["<|begin_of_image|>"],
-        image_end_token_id=ids["<|end_of_image|>"],
-        video_start_token_id=ids["<|begin_of_video|>"],
-        video_end_token_id=ids["<|end_of_video|>"],
-    )
-    torch.manual_seed(0)
-    model = Glm4vForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = [ids["<|endoftext|>"], ids["<|user|>"]]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    _save(
-        out,
-        model,
-        tok,
-        Glm4vImageProcessorPil(**RELEASED_IMAGE_PROCESSOR["glm4v"]),
-        "Glm4vProcessor",
-        GLM_TEMPLATE,
-    )
-
-
-def _qwen(out: Path) -> None:
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    tok = build_tokenizer(QWEN_SPECIALS, eos="<|im_end|>")
-    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIALS}
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tok),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 1,
-            "max_position_embeddings": 8192,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "num_heads": 2,
-            "intermediate_size": 64,
-            "out_hidden_size": 32,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [1],
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-    )
-    torch.manual_seed(0)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
-    image_processor = Qwen2VLImageProcessorPil(**RELEASED_IMAGE_PROCESSOR["qwen2.5vl"])
-    _save(out, model, tok, image_processor, "Qwen2_5_VLProcessor", QWEN_TEMPLATE)
-
-
-def _save(out: Path, model: Any, tok: Any, image_processor: Any, processor_class: str, template: str) -> None:
-    """The files a released checkpoint has: weights + config, tokenizer, preprocessor config, template."""
-    out.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.save_pretrained(out)
-        tok.save_pretrained(out)
-        image_processor.save_pretrained(out)
-    (out / "chat_template.jinja").write_text(template, encoding="utf-8")
-    (out / "processor_config.json").write_text(
-        json.dumps({"processor_class": processor_class}), encoding="utf-8"
-    )
-
-
-BUILDERS = {"glm4v": _glm, "qwen2.5vl": _qwen}
 _BUILT: dict[str, Path] = {}
 _READERS: dict[str, Any] = {}
 
@@ -221,8 +32,7 @@ _READERS: dict[str, Any] = {}
 def tiny_checkpoint(arch: str, root: Path) -> Path:
     """Build (once per test session) the tiny checkpoint of ``arch`` under ``root``."""
     if arch not in _BUILT:
-        BUILDERS[arch](root / f"tiny-{arch}")
-        _BUILT[arch] = root / f"tiny-{arch}"
+        _BUILT[arch] = save_tiny_vlm(arch, root / f"tiny-{arch}")
     return _BUILT[arch]
 
 
@@ -233,15 +43,6 @@ def tiny_reader(arch: str, root: Path) -> Any:
     if arch not in _READERS:
         _READERS[arch] = TransformersReader(str(tiny_checkpoint(arch, root)), device="cpu")
     return _READERS[arch]
-
-
-def image_processor(arch: str) -> Any:
-    """The real image processor class of ``arch`` with the released settings (the independent count)."""
-    from transformers.models.glm4v.image_processing_pil_glm4v import Glm4vImageProcessorPil
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    cls = Glm4vImageProcessorPil if arch == "glm4v" else Qwen2VLImageProcessorPil
-    return cls(**RELEASED_IMAGE_PROCESSOR[arch])
 
 
 def processor_image_tokens(arch: str, images: list[Any]) -> list[int]:
@@ -415,9 +216,6 @@ def decode_data_url(url: str) -> Any:
 
     assert url.startswith("data:image/png;base64,"), url[:40]
     return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
-
-
-TEMPLATES = {"glm4v": GLM_TEMPLATE, "qwen2.5vl": QWEN_TEMPLATE}
 
 
 def expected_prompt_tokens(arch: str, tokenizer: Any, messages: list[dict[str, Any]]) -> int:
