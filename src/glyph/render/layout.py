@@ -201,6 +201,16 @@ def _expand(
     return "".join(chunks), np.concatenate(srcs), np.concatenate(flag_parts)
 
 
+def _glue_spaces(drawn: str) -> str:
+    """Every run of two or more spaces as as many NBSP (``_DOUBLE_SPACE.sub`` without a call per run).
+
+    Pairs first, then the odd space left at the end of a run, marked with a NUL the text lacks.
+    """
+    if "\0" in drawn:
+        return _DOUBLE_SPACE.sub(lambda m: NBSP * len(m.group()), drawn)
+    return drawn.replace("  ", "\0\0").replace("\0 ", "\0\0").replace("\0", NBSP)
+
+
 def iter_paragraphs(text: str, cfg: RenderConfig) -> Iterator[_Para]:
     """Group source lines 30 at a time, as the reference does, into drawn strings.
 
@@ -228,11 +238,11 @@ def iter_paragraphs(text: str, cfg: RenderConfig) -> Iterator[_Para]:
         drawn = work[s:e]
         src = np.arange(s, e, dtype=np.int64)
         flags = None
-        if _IGNORED.search(drawn):  # deleted before the reference looks for double spaces
+        if any(c in drawn for c in IGNORED):  # deleted before the reference looks for double spaces
             drawn, src, _ = _expand(drawn, src, np.zeros(len(drawn), bool), _IGNORED, lambda c: ("", False))
         if "  " in drawn:
-            drawn = _DOUBLE_SPACE.sub(lambda m: NBSP * len(m.group()), drawn)
-        if special is not None and special.search(drawn):
+            drawn = _glue_spaces(drawn)
+        if special is not None and any(c in drawn for c in specials):
             drawn, src, flags = _expand(drawn, src, np.zeros(len(drawn), bool), special, replacement)
             if not flags.any():
                 flags = None
@@ -261,10 +271,10 @@ class _Measure:
 
     def __init__(self, chain: FontChain, size: float, drawn: str, missing: MissingGlyphs) -> None:
         self.cps = cps = np.frombuffer(drawn.encode("utf-32-le"), dtype=np.uint32)
-        faces, w1000 = chain.resolve(cps)
-        self.widths = w1000 * (size / 1000.0)
-        self.cum = np.concatenate(([0.0], np.cumsum(self.widths)))
-        lost = (faces < 0) & (cps != ord(BREAK))
+        self.widths, lost = _width_table(chain, size).lookup(cps)
+        self.cum = cum = np.empty(len(cps) + 1, dtype=np.float64)
+        cum[0] = 0.0
+        np.cumsum(self.widths, out=cum[1:])
         if lost.any():
             missing.counts.update(chr(c) for c in cps[lost].tolist())
 
@@ -272,8 +282,51 @@ class _Measure:
         return float(self.cum[b] - self.cum[a])
 
 
+class _WidthTable:
+    """Advance in pt, and whether no font has it, of every BMP code point seen: for one chain and size.
+
+    The same numbers as ``chain.resolve`` (widths ``w1000 * (size / 1000)``), looked up with
+    a couple of gathers per paragraph instead of resolving again.
+    """
+
+    def __init__(self, chain: FontChain, size: float) -> None:
+        self.chain, self.size = chain, size
+        self.known = np.zeros(0x10000, dtype=bool)
+        self.width = np.zeros(0x10000, dtype=np.float64)
+        self.lost = np.zeros(0x10000, dtype=bool)
+
+    def lookup(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Width in pt of each code point, and which ones no face draws (a forced break is not lost)."""
+        if len(cps) and int(cps.max()) < 0x10000:
+            idx = cps.astype(np.intp)  # once, rather than once per gather
+            if self.known.take(idx).all():
+                return self.width.take(idx), self.lost.take(idx)
+        faces, w1000 = self.chain.resolve(cps)
+        widths = w1000 * (self.size / 1000.0)
+        lost = (faces < 0) & (cps != ord(BREAK))
+        bmp = cps < 0x10000
+        self.width[cps[bmp]] = widths[bmp]
+        self.lost[cps[bmp]] = lost[bmp]
+        self.known[cps[bmp]] = True  # last: a reader that sees it known sees its width
+        return widths, lost
+
+
+_WIDTH_TABLES: dict[tuple[int, float], tuple[FontChain, _WidthTable]] = {}
+
+
+def _width_table(chain: FontChain, size: float) -> _WidthTable:
+    hit = _WIDTH_TABLES.get((id(chain), size))
+    if hit is None or hit[0] is not chain:
+        table = _WidthTable(chain, size)
+        _WIDTH_TABLES[(id(chain), size)] = hit = (chain, table)
+    return hit[1]
+
+
 _SEPARATOR = np.zeros(0x10000, dtype=bool)
 _SEPARATOR[[ord(c) for c in WHITESPACE if c != BREAK]] = True
+_IN_WORD = ~_SEPARATOR  # int8 per BMP code point: 1 inside a word, 0 for separators and forced breaks
+_IN_WORD[ord(BREAK)] = False
+_IN_WORD = _IN_WORD.view(np.int8)
 
 
 class _WordBreaker:
@@ -344,48 +397,75 @@ class _WordBreaker:
         para, m, sw = self.para, self.m, self.space_w
         cps, src = m.cps, para.src
         n = len(cps)
-        is_break = cps == ord(BREAK)
-        is_sep = np.zeros(n, dtype=bool)
-        in_bmp = cps < 0x10000
-        is_sep[in_bmp] = _SEPARATOR[cps[in_bmp]]
-        edges = np.diff(np.concatenate(([0], (~(is_sep | is_break)).view(np.int8), [0])))
-        w_start = np.flatnonzero(edges == 1)
-        w_end = np.flatnonzero(edges == -1)
-        breaks = np.flatnonzero(is_break)
-        w_width = m.cum[w_end] - m.cum[w_start]
+        in_word = np.zeros(n + 2, dtype=np.int8)  # padded with a non-word char at each end
+        if n and int(cps.max()) < 0x10000:
+            in_word[1:-1] = _IN_WORD[cps]
+        elif n:
+            in_bmp = cps < 0x10000
+            in_word[1:-1][in_bmp] = _IN_WORD[cps[in_bmp]]
+            in_word[1:-1][~in_bmp] = 1  # no astral code point is a separator
+        # word edges alternate: start, end, start, end, ...
+        edges = (in_word[1:] - in_word[:-1]).nonzero()[0]
+        w_start, w_end = edges[0::2], edges[1::2]
+        breaks = (cps == ord(BREAK)).nonzero()[0]
+        cum_at = m.cum[edges]
+        w_width = cum_at[1::2] - cum_at[0::2]
         w_cum = np.concatenate(([0.0], np.cumsum(w_width)))
         shrunk = (1 - SPACE_SHRINKAGE) * sw
-        g = (w_cum[1:] + shrunk * np.arange(len(w_start))).tolist()
+        n_words = len(w_start)
+        word_idx = np.arange(n_words)
+        g = w_cum[1:] + shrunk * word_idx
+        # the last word of a line that starts empty at word i, for a later line's width: one bisection
+        # each, all at once (g is nondecreasing: bisect_right(g, v, i, stop) = clamp(searchsorted, i, stop))
+        reach = np.searchsorted(g, (self.later_w + w_cum[:-1]) + shrunk * word_idx, side="right")
+        last_later = (np.maximum(reach, word_idx) - 1).tolist()
         # words followed by exactly one ' ' let a line be kept as one slice of the drawn string
-        single = np.zeros(len(w_start), dtype=bool)
-        if len(w_start) > 1:
+        single = np.zeros(n_words, dtype=bool)
+        if n_words > 1:
             single[:-1] = ((w_start[1:] - w_end[:-1]) == 1) & (cps[w_end[:-1]] == 0x20)
         loose = np.concatenate(([0], np.cumsum(~single))).tolist()
         seg_bounds = np.searchsorted(np.searchsorted(breaks, w_start), np.arange(len(breaks) + 2)).tolist()
         ws, we, ww, wc = w_start.tolist(), w_end.tolist(), w_width.tolist(), w_cum.tolist()
+        src_ws = src[w_start].tolist()
         breaks_l = breaks.tolist()
+        after_break = (src[breaks] + 1).tolist()
+        first_w, later_w = self.first_w, self.later_w
+        lines = self.lines
+        # the line being filled lives in locals; step() (long words) works on self, so sync around it
+        pieces, cur, line_start = self.pieces, self.cur, self.line_start
         for seg in range(len(breaks_l) + 1):
             i, stop = seg_bounds[seg], seg_bounds[seg + 1]
             while i < stop:
-                max_w = self.max_w
-                if self.pieces or ww[i] > max_w:
+                max_w = later_w if lines else first_w
+                if pieces or ww[i] > max_w:
+                    self.pieces, self.cur, self.line_start = pieces, cur, line_start
                     self.step(ws[i], we[i], ww[i])
+                    pieces, cur, line_start = self.pieces, self.cur, self.line_start
                     i += 1
                     continue
-                j = bisect_right(g, max_w + wc[i] + shrunk * i, i, stop) - 1
-                if loose[j] - loose[i] == 0:
-                    self.pieces = [(ws[i], we[j])]
+                if lines:
+                    j = last_later[i]
+                    if j >= stop:
+                        j = stop - 1
                 else:
-                    self.pieces = [(ws[k], we[k]) for k in range(i, j + 1)]
-                self.cur = wc[j + 1] - wc[i] + (j - i) * sw
+                    j = bisect_right(g, max_w + wc[i] + shrunk * i, i, stop) - 1
+                if loose[j] - loose[i] == 0:
+                    pieces = [(ws[i], we[j])]
+                else:
+                    pieces = [(ws[k], we[k]) for k in range(i, j + 1)]
+                cur = wc[j + 1] - wc[i] + (j - i) * sw
                 i = j + 1
-                if i < stop and ww[i] <= self.max_w:
-                    self.close(False, int(src[ws[i]]))
-            if seg < len(breaks_l):
-                self.close(True, int(src[breaks_l[seg]]) + 1)
-        if self.pieces:
+                if i < stop and ww[i] <= max_w:  # close(False, src[ws[i]])
+                    lines.append(_RawLine(pieces, cur, max_w, max(len(pieces) - 1, 0), False, line_start))
+                    pieces, cur, line_start = [], 0.0, src_ws[i]
+            if seg < len(breaks_l):  # close(True, src[break] + 1)
+                max_w = later_w if lines else first_w
+                lines.append(_RawLine(pieces, cur, max_w, max(len(pieces) - 1, 0), True, line_start))
+                pieces, cur, line_start = [], 0.0, after_break[seg]
+        self.pieces, self.cur, self.line_start = pieces, cur, line_start
+        if pieces:
             self.close(False, para.end)
-        return self.lines
+        return lines
 
 
 def _split_point(m: _Measure, a: int, b: int, room: float, next_w: float, allow_empty: bool) -> int:
@@ -498,18 +578,18 @@ class _Paginator:
         self.used = 0.0
         self.at_top = True
         self.prev_after = 0.0
-        self.page_lines: list[Line] = []
+        self.page_lines: list[_LineFields] = []
         self.page_boxes: list[ParagraphBox] = []
         self.page_index = 0
 
-    def new_page(self) -> PageLayout:
-        page = PageLayout(self.page_index, tuple(self.page_lines), tuple(self.page_boxes))
+    def new_page(self) -> _PageDraft:
+        page = _PageDraft(self.page_index, self.page_lines, tuple(self.page_boxes))
         self.page_index += 1
         self.page_lines, self.page_boxes = [], []
         self.used, self.at_top, self.prev_after = 0.0, True, 0.0
         return page
 
-    def place(self, raw: list[_RawLine], build) -> Iterator[PageLayout]:  # noqa: ANN001
+    def place(self, raw: list[_RawLine], build) -> Iterator[_PageDraft]:  # noqa: ANN001
         """Place one paragraph's lines, yielding every page it completes."""
         cfg, leading = self.cfg, self.leading
         first = 0
@@ -548,14 +628,47 @@ class _Paginator:
 
     def _emit(self, raw: list[_RawLine], a: int, b: int, s: float, build) -> None:  # noqa: ANN001
         top = self.frame_top + self.used + s
+        leading, offset, last = self.leading, self.baseline_offset, len(raw) - 1
+        append = self.page_lines.append
         for k in range(a, b):
-            baseline = top + (k - a) * self.leading + self.baseline_offset
-            self.page_lines.append(build(raw[k], k == 0, k == len(raw) - 1, baseline))
-        self.page_boxes.append(ParagraphBox(top, top + (b - a) * self.leading))
+            append(build(raw[k], k == 0, k == last, top + (k - a) * leading + offset))
+        self.page_boxes.append(ParagraphBox(top, top + (b - a) * leading))
+
+
+# A line's fields but its end (start, text, x, baseline, width, word_space, marker): Line objects are
+# made once per line, when the next line's start (its end) is known
+_LineFields = tuple
+
+
+@dataclass(frozen=True, slots=True)
+class _PageDraft:
+    index: int
+    lines: list[_LineFields]
+    boxes: tuple[ParagraphBox, ...]
+    is_last: bool = False
+
+    def page(self, next_start: int | None) -> PageLayout:
+        """The page, each line ending where the next begins (``next_start`` after the last); -1 if None."""
+        rows = self.lines
+        if next_start is None:
+            lines = tuple(Line(r[0], -1, *r[1:]) for r in rows)
+        else:
+            ends = [r[0] for r in rows[1:]]
+            ends.append(next_start)
+            lines = tuple(
+                Line(start, max(start, end), text, x, baseline, width, ws, marker)
+                for (start, text, x, baseline, width, ws, marker), end in zip(rows, ends)
+            )
+        return PageLayout(self.index, lines, self.boxes, self.is_last)
 
 
 def iter_layout(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[PageLayout]:
-    """Lay out ``text`` lazily, one page at a time."""
+    """Lay out ``text`` lazily, one page at a time (each line's ``end`` is -1: see iter_pages_with_spans)."""
+    for draft in _iter_drafts(text, cfg, missing):
+        yield draft.page(None)
+
+
+def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[_PageDraft]:
     missing = missing if missing is not None else MissingGlyphs()
     chain = chain_for(cfg)
     size = cfg.font_size
@@ -564,6 +677,9 @@ def iter_layout(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = No
     widths = (cfg.text_width - cfg.first_line_indent, cfg.text_width)
     cjk = cfg.wrap_mode == "cjk" or (cfg.wrap_mode == "auto" and _CJK_IDEOGRAPH.search(text) is not None)
     pager = _Paginator(cfg, baseline_offset=size)
+    align = cfg.alignment
+    x_first = frame_x + cfg.left_indent + cfg.first_line_indent
+    x_later = frame_x + cfg.left_indent + 0.0  # the same sums as per line before, to the last bit
 
     for para in iter_paragraphs(text, cfg):
         if cjk:
@@ -571,27 +687,38 @@ def iter_layout(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = No
         m = _Measure(chain, size, para.drawn, missing)
         raw = _break_cjk(para, m, widths) if cjk else _WordBreaker(para, m, widths, space_w).run()
 
-        def build(r: _RawLine, is_first: bool, is_last: bool, baseline: float, para=para) -> Line:  # noqa: ANN001
-            joiner = "" if r.glued else " "
-            text_ = joiner.join(para.drawn[a:b] for a, b in r.pieces)
-            max_w = r.max_width
-            extra = max_w - r.width
-            x = frame_x + cfg.left_indent + (cfg.first_line_indent if is_first else 0.0)
+        def build(
+            r: _RawLine,
+            is_first: bool,
+            is_last: bool,
+            baseline: float,
+            drawn: str = para.drawn,
+            flags: np.ndarray | None = para.marker,
+        ) -> _LineFields:
+            pieces = r.pieces
+            if len(pieces) == 1:
+                a, b = pieces[0]
+                text_ = drawn[a:b]
+            else:
+                text_ = ("" if r.glued else " ").join([drawn[a:b] for a, b in pieces])
+            x = x_first if is_first else x_later
             word_space = 0.0
-            if cfg.alignment is Alignment.RIGHT:
-                x += extra
-            elif cfg.alignment is Alignment.CENTER:
-                x += extra / 2
-            elif cfg.alignment is Alignment.JUSTIFY and not is_last and not r.forced and r.n_spaces:
-                word_space = extra / r.n_spaces
+            if align is not Alignment.LEFT:
+                extra = r.max_width - r.width
+                if align is Alignment.RIGHT:
+                    x += extra
+                elif align is Alignment.CENTER:
+                    x += extra / 2
+                elif not is_last and not r.forced and r.n_spaces:  # JUSTIFY
+                    word_space = extra / r.n_spaces
             marker: tuple[tuple[int, int], ...] = ()
-            if para.marker is not None:
-                marker = _marker_ranges(para.marker, r.pieces, joiner)
-            return Line(r.first_src, -1, text_, x, baseline, r.width, word_space, marker)
+            if flags is not None:
+                marker = _marker_ranges(flags, pieces, "" if r.glued else " ")
+            return (r.first_src, text_, x, baseline, r.width, word_space, marker)
 
         yield from pager.place(raw, build)
     final = pager.new_page()
-    yield PageLayout(final.index, final.lines, final.boxes, is_last=True)
+    yield _PageDraft(final.index, final.lines, final.boxes, is_last=True)
 
 
 def _marker_ranges(flags: np.ndarray, pieces: list[tuple[int, int]], joiner: str) -> tuple[tuple[int, int], ...]:
@@ -619,33 +746,15 @@ def iter_pages_with_spans(text: str, cfg: RenderConfig, missing: MissingGlyphs |
 
     A page is complete once the next line's start is known, so one page is held back.
     """
-    held: list[PageLayout] = []
-    for page in iter_layout(text, cfg, missing):
-        if page.lines and held:
+    held: list[_PageDraft] = []
+    for draft in _iter_drafts(text, cfg, missing):
+        if draft.lines and held:
             for waiting in held:
-                yield _close_spans(waiting, page.lines[0].start)
+                yield waiting.page(draft.lines[0][0])
             held = []
-        held.append(page)
+        held.append(draft)
     for waiting in held:
-        yield _close_spans(waiting, len(text))
-
-
-def _close_spans(page: PageLayout, next_start: int) -> PageLayout:
-    lines = page.lines
-    fixed = tuple(
-        Line(
-            line.start,
-            max(line.start, lines[i + 1].start if i + 1 < len(lines) else next_start),
-            line.text,
-            line.x,
-            line.baseline,
-            line.width,
-            line.word_space,
-            line.marker,
-        )
-        for i, line in enumerate(lines)
-    )
-    return PageLayout(page.index, fixed, page.boxes, page.is_last)
+        yield waiting.page(len(text))
 
 
 def layout_text(text: str, cfg: RenderConfig) -> Layout:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -73,47 +75,59 @@ class GlyphAtlas:
         return arr, slot.bitmap_left, slot.bitmap_top
 
 
-class _FlatGlyphTable:
-    """Non-zero pixels of every glyph seen, as flat (offset, value) runs for one canvas width."""
+class _SpriteTable:
+    """Non-zero pixels of every (glyph slot, x phase) seen, as flat (offset, value) runs for one canvas width.
 
-    def __init__(self, atlas: GlyphAtlas) -> None:
+    Indexed densely by ``key = slot * SUBPIXEL + phase``, so a page looks its glyph instances up with
+    one gather instead of hashing them. Arrays grow geometrically; a reader takes one consistent
+    snapshot tuple ``(have, starts, lens, offsets, values)``, and entries it can see never change.
+    """
+
+    def __init__(self, atlas: GlyphAtlas, width: int) -> None:
         self.atlas = atlas
-        self._id: dict[int, int] = {}
-        self._width = -1
-        self.starts = np.zeros(0, dtype=np.int64)
-        self.lens = np.zeros(0, dtype=np.int64)
-        self.offsets = np.zeros(0, dtype=np.int64)
-        self.values = np.zeros(0, dtype=np.uint8)
+        self.width = width
         self._lock = threading.Lock()
+        self._n_pixels = 0
+        z = np.zeros(0, dtype=np.int64)
+        empty = (np.zeros(0, dtype=bool), z, z, z, np.zeros(0, dtype=np.uint8))
+        self.snapshot: tuple[np.ndarray, ...] = empty
 
-    def ids_for(self, keys: list[int], width: int) -> np.ndarray:
-        if width != self._width:
-            with self._lock:
-                self.__init__(self.atlas)  # offsets depend on the canvas width
-                self._width = width
-        missing = [k for k in keys if k not in self._id]
-        if missing:
-            with self._lock:
-                self._add([k for k in missing if k not in self._id], width)
-        return np.fromiter((self._id[k] for k in keys), dtype=np.int64, count=len(keys))
-
-    def _add(self, keys: list[int], width: int) -> None:
-        starts, lens, offs, vals = [], [], [], []
-        pos = len(self.offsets)
-        for key in keys:
-            bmp, left, top = self.atlas.get(key)
-            rows, cols = np.nonzero(bmp)
-            off = (rows - top).astype(np.int64) * width + (cols + left)
-            self._id[key] = len(self.starts) + len(starts)
-            starts.append(pos)
-            lens.append(len(off))
-            offs.append(off)
-            vals.append(bmp[rows, cols])
-            pos += len(off)
-        self.starts = np.concatenate((self.starts, np.asarray(starts, dtype=np.int64)))
-        self.lens = np.concatenate((self.lens, np.asarray(lens, dtype=np.int64)))
-        self.offsets = np.concatenate((self.offsets, *offs)) if offs else self.offsets
-        self.values = np.concatenate((self.values, *vals)) if vals else self.values
+    def ensure(self, keys: np.ndarray, atlas_key: Callable[[int], int]) -> tuple[np.ndarray, ...]:
+        """The snapshot, with every key in ``keys`` rendered; ``atlas_key(key)`` names its glyph bitmap."""
+        snap = self.snapshot
+        have = snap[0]
+        if keys.size == 0 or (int(keys.max()) < len(have) and have[keys].all()):
+            return snap
+        with self._lock:
+            have, starts, lens, offsets, values = self.snapshot
+            top = int(keys.max()) + 1
+            if top > len(have):
+                cap = max(top, 2 * len(have), 64)
+                grown = (np.concatenate((a, np.zeros(cap - len(a), a.dtype))) for a in (have, starts, lens))
+                have, starts, lens = grown
+            else:
+                have = have.copy()  # the published one must not claim keys its `offsets` may lack
+            need = np.unique(keys[~have[keys]]).tolist()
+            bitmaps = []
+            for key in need:
+                bmp, left, top_ = self.atlas.get(atlas_key(key))
+                rows, cols = np.nonzero(bmp)
+                bitmaps.append(((rows - top_).astype(np.int64) * self.width + (cols + left), bmp[rows, cols]))
+            grow = sum(len(o) for o, _ in bitmaps)
+            pos = self._n_pixels
+            if pos + grow > len(offsets):
+                cap = max(pos + grow, 2 * len(offsets), 4096)
+                offsets = np.concatenate((offsets[:pos], np.zeros(cap - pos, np.int64)))
+                values = np.concatenate((values[:pos], np.zeros(cap - pos, np.uint8)))
+            for key, (off, val) in zip(need, bitmaps):
+                offsets[pos : pos + len(off)] = off
+                values[pos : pos + len(off)] = val
+                starts[key], lens[key] = pos, len(off)
+                pos += len(off)
+            have[need] = True
+            self._n_pixels = pos
+            self.snapshot = snap = (have, starts, lens, offsets, values)
+        return snap
 
 
 def _pack(face: np.ndarray, gid: np.ndarray, xq: np.ndarray, yq: np.ndarray) -> np.ndarray:
@@ -136,7 +150,6 @@ class PageRasterizer:
         self.chain = chain_for(cfg)
         self.scale = cfg.dpi / 72.0
         self.atlas = GlyphAtlas(self.chain, cfg.font_size * self.scale)
-        self._table = _FlatGlyphTable(self.atlas)
         self.size = page_pixel_size(cfg)
         # poppler maps PDF y (from the bottom) onto a page rounded up to whole pixels, so baselines sit
         # lower by the rounding remainder, and each glyph origin is snapped down to a whole row
@@ -145,89 +158,135 @@ class PageRasterizer:
         self.y_snap = remainder - 0.5 if remainder > 1e-9 else 0.0
         self.pad = int(math.ceil(cfg.font_size * self.scale * 2)) + 2
         self.marker_color = NewlineMarker.parse(cfg.newline_markup).color or cfg.font_color
-        # per-face glyph ids for every code point we have seen
-        self._gid_cache: dict[tuple[int, int], int] = {}
+        self._sprites = _SpriteTable(self.atlas, self.size[0] + 2 * self.pad)
+        # per code point: its glyph slot (0: draws nothing, -1: not seen yet) and its advance in pt;
+        # a slot is one distinct (face, glyph id), so a sprite key is slot * SUBPIXEL + x phase
+        self._cp_slot = np.full(0x10000, -1, dtype=np.int64)
+        self._cp_adv = np.zeros(0x10000, dtype=np.float64)
+        self._astral: dict[int, tuple[int, float]] = {}
+        self._slot_of: dict[tuple[int, int], int] = {}
+        self._slot_glyph: list[tuple[int, int]] = [(0, 0)]  # slot -> (face, glyph id); slot 0 is inkless
+        self._cp_lock = threading.Lock()
+        self._ramp = np.arange(0, dtype=np.int64)
 
     # -------------------------------------------------------------------- coverage
+    def _register(self, cps: list[int]) -> None:
+        """Give code points their slot and advance (once per rasteriser)."""
+        with self._cp_lock:
+            faces, w1000 = self.chain.resolve(np.asarray(cps, dtype=np.uint32))
+            adv = w1000 * (self.cfg.font_size / 1000.0)
+            inkless = set(_INKLESS.tolist())
+            for cp, fi, a in zip(cps, faces.tolist(), adv.tolist()):
+                if cp in inkless:
+                    slot = 0
+                else:
+                    gid = 0 if fi < 0 or fi >= 128 else self.chain.face(fi).cmap.get(cp, 0)
+                    glyph = (max(fi, 0), gid)
+                    slot = self._slot_of.get(glyph)
+                    if slot is None:
+                        slot = self._slot_of[glyph] = len(self._slot_glyph)
+                        self._slot_glyph.append(glyph)
+                if cp < 0x10000:
+                    self._cp_adv[cp] = a
+                    self._cp_slot[cp] = slot  # written last: a reader seeing the slot sees the advance
+                else:
+                    self._astral[cp] = (slot, a)
+
+    def _lookup(self, cps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Glyph slot (0 = inkless) and advance in pt of each code point."""
+        if int(cps.max()) < 0x10000:
+            idx = cps.astype(np.intp)  # once, rather than once per gather
+            slots = self._cp_slot.take(idx)
+            if int(slots.min()) < 0:
+                self._register(np.unique(cps[slots < 0]).tolist())
+                slots = self._cp_slot.take(idx)
+            return slots, self._cp_adv.take(idx)
+        astral = cps >= 0x10000
+        new = [cp for cp in set(cps.tolist()) if (cp >= 0x10000 and cp not in self._astral)]
+        new += np.unique(cps[~astral][self._cp_slot[cps[~astral]] < 0]).tolist()
+        if new:
+            self._register(sorted(new))
+        bmp = np.where(astral, 0, cps)
+        slots, adv = self._cp_slot[bmp], self._cp_adv[bmp]
+        for pos in np.flatnonzero(astral).tolist():
+            slots[pos], adv[pos] = self._astral[int(cps[pos])]
+        return slots, adv
+
+    def _atlas_key(self, key: int) -> int:
+        face, gid = self._slot_glyph[key // SUBPIXEL]
+        return (face << 40) | (gid << 8) | ((key % SUBPIXEL) << 4)  # _pack with y phase 0
+
     def coverage(self, page: PageLayout) -> tuple[np.ndarray, np.ndarray | None]:
         """Ink coverage (uint8, 0..255) of the page, and of its inline markers if any."""
         w, h = self.size
         pad = self.pad
         canvas = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.uint8)
-        marker_canvas = None
-        texts = [line.text for line in page.lines]
-        if not any(texts):
-            return canvas[pad:-pad, pad:-pad], None
+        crop = (slice(pad, pad + h), slice(pad, pad + w))
+        lines = page.lines
+        texts = [line.text for line in lines]
         joined = "".join(texts)
+        if not joined:
+            return canvas[crop], None
         cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-        faces, w1000 = self.chain.resolve(cps)
-        adv = w1000 * (self.cfg.font_size / 1000.0)
-        lens = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-        starts = np.concatenate(([0], np.cumsum(lens)[:-1]))
-        line_of = np.repeat(np.arange(len(texts)), lens)
-        cum = np.concatenate(([0.0], np.cumsum(adv)))  # prefix sums; cum[i] = advance before char i
-        x = cum[:-1] - cum[starts][line_of]
-        if any(line.word_space for line in page.lines):
+        slots, adv = self._lookup(cps)
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        # x[i] = (advance before char i) - (advance before its line's first char), as prefix sums of the page
+        cum = np.empty(len(adv) + 1, dtype=np.float64)
+        cum[0] = 0.0
+        np.cumsum(adv, out=cum[1:])
+        x = cum[:-1] - np.repeat(cum[starts], lens)
+        if any(line.word_space for line in lines):
             spaces = np.concatenate(([0], np.cumsum(cps == 0x20)))
-            spaces_before = spaces[:-1] - spaces[starts][line_of]
-            x = x + spaces_before * np.array([line.word_space for line in page.lines])[line_of]
-        x = x + np.array([line.x for line in page.lines])[line_of]
-        y = np.array([line.baseline for line in page.lines])[line_of]
-        ink = ~np.isin(cps, _INKLESS)
-        marker_mask = None
-        if any(line.marker for line in page.lines):
+            spaces_before = spaces[:-1] - np.repeat(spaces[starts], lens)
+            x = x + spaces_before * np.repeat(np.array([line.word_space for line in lines]), lens)
+        x = x + np.repeat(np.array([line.x for line in lines]), lens)
+        # poppler snaps each glyph's baseline to a whole pixel row (rounding down); only x keeps phases
+        baselines = np.array([line.baseline for line in lines])
+        row = np.floor(baselines * self.scale + pad + self.y_snap).astype(np.int64)
+        ink = slots != 0
+        markers = any(line.marker for line in lines)
+        if markers:
             marker_mask = np.zeros(len(cps), dtype=bool)
-            for li, line in enumerate(page.lines):
+            for li, line in enumerate(lines):
                 for a, b in line.marker:
                     marker_mask[starts[li] + a : starts[li] + b] = True
-        px = x[ink] * self.scale + pad
-        py = y[ink] * self.scale + pad
-        gids = self._glyph_ids(faces[ink], cps[ink])
-        face_idx = np.where(faces[ink] < 0, 0, faces[ink])
-        xi = np.floor(px).astype(np.int64)
-        xq = np.rint((px - xi) * SUBPIXEL).astype(np.int64)
-        xi += xq // SUBPIXEL
-        xq %= SUBPIXEL
-        # poppler snaps each glyph's baseline to a whole pixel row (rounding down); only x keeps phases
-        yi = np.floor(py + self.y_snap).astype(np.int64)
-        yq = np.zeros_like(yi)
+        yi = np.repeat(row, lens)
+        if not ink.all():
+            x, slots, yi = x[ink], slots[ink], yi[ink]
+            if markers:
+                marker_mask = marker_mask[ink]
+        if x.size == 0:
+            return canvas[crop], (np.zeros_like(canvas)[crop] if markers else None)
+        # whole pixel and quarter-pixel phase of each glyph origin px: rint(4 * px) - 4 * floor(px) equals
+        # rint(4 * (px - floor(px))) exactly, as px - floor(px) is exact for px >= 0 (Sterbenz), scaling
+        # by 4 is exact, and a shift by an even integer keeps round-half-even's choice (an origin at
+        # px < 0 gets xi <= 0 and is dropped below, however it rounds)
+        q = np.rint((x * self.scale + pad) * SUBPIXEL).astype(np.int64)
+        xi, xq = q // SUBPIXEL, q % SUBPIXEL
         # glyphs whose origin lies beyond the padding would wrap around the flat canvas: drop them
         reach = int(math.ceil(self.cfg.font_size * self.scale * 1.5))
-        inside = (xi >= reach) & (xi < canvas.shape[1] - reach) & (yi >= reach) & (yi < canvas.shape[0] - reach)
-        if not inside.all():
-            face_idx, gids, xq, yq, xi, yi = (a[inside] for a in (face_idx, gids, xq, yq, xi, yi))
-            if marker_mask is not None:
-                marker_mask = marker_mask.copy()
-                ink_idx = np.flatnonzero(ink)
-                marker_mask[ink_idx[~inside]] = False
-                ink = ink.copy()
-                ink[ink_idx[~inside]] = False
-        keys = _pack(face_idx, gids, xq, yq)
-        if marker_mask is not None:
-            sel = marker_mask[ink]
+        if not (
+            int(xi.min()) >= reach
+            and int(xi.max()) < canvas.shape[1] - reach
+            and int(yi.min()) >= reach
+            and int(yi.max()) < canvas.shape[0] - reach
+        ):
+            height, width = canvas.shape
+            inside = (xi >= reach) & (xi < width - reach) & (yi >= reach) & (yi < height - reach)
+            slots, xq, xi, yi = slots[inside], xq[inside], xi[inside], yi[inside]
+            if markers:
+                marker_mask = marker_mask[inside]
+        keys = slots * SUBPIXEL + xq
+        marker_canvas = None
+        if markers:
             marker_canvas = np.zeros_like(canvas)
-            self._blit(marker_canvas, keys[sel], xi[sel], yi[sel])
-            keys, xi, yi = keys[~sel], xi[~sel], yi[~sel]
+            self._blit(marker_canvas, keys[marker_mask], xi[marker_mask], yi[marker_mask])
+            keep = ~marker_mask
+            keys, xi, yi = keys[keep], xi[keep], yi[keep]
         self._blit(canvas, keys, xi, yi)
-        crop = (slice(pad, pad + h), slice(pad, pad + w))
         return canvas[crop], (marker_canvas[crop] if marker_canvas is not None else None)
-
-    def _glyph_ids(self, faces: np.ndarray, cps: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(cps), dtype=np.int64)
-        cache = self._gid_cache
-        pairs = (faces.astype(np.int64) << 32) | cps.astype(np.int64)
-        uniq, inverse = np.unique(pairs, return_inverse=True)
-        vals = np.empty(len(uniq), dtype=np.int64)
-        for i, pair in enumerate(uniq.tolist()):
-            key = (pair >> 32, pair & 0xFFFFFFFF)
-            gid = cache.get(key)
-            if gid is None:
-                fi, cp = key
-                gid = 0 if fi < 0 or fi >= 128 else self.chain.face(fi).cmap.get(cp, 0)
-                cache[key] = gid
-            vals[i] = gid
-        out[:] = vals[inverse]
-        return out
 
     def _blit(self, canvas: np.ndarray, keys: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> None:
         """Max-combine every glyph instance into ``canvas`` with one ``np.maximum.at``.
@@ -238,17 +297,21 @@ class PageRasterizer:
         """
         if keys.size == 0:
             return
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        ids = self._table.ids_for(uniq.tolist(), canvas.shape[1])[inverse]
-        lens = self._table.lens[ids]
-        total = int(lens.sum())
+        _, starts, lens, offsets, values = self._sprites.ensure(keys, self._atlas_key)
+        lens = lens.take(keys)
+        ends = np.cumsum(lens)
+        total = int(ends[-1])
         if total == 0:
             return
-        ends = np.cumsum(lens)
-        gather = np.repeat(self._table.starts[ids] - (ends - lens), lens) + np.arange(total)
-        base = yi * canvas.shape[1] + xi
-        idx = np.repeat(base, lens) + self._table.offsets[gather]
-        np.maximum.at(canvas.reshape(-1), idx, self._table.values[gather])
+        ramp = self._ramp
+        if len(ramp) < total:
+            ramp = self._ramp = np.arange(max(total, 2 * len(ramp)), dtype=np.int64)
+        # pixel j of instance i sits at table row starts[key_i] + j: one ragged range per instance
+        gather = np.repeat(starts.take(keys) - (ends - lens), lens)
+        gather += ramp[:total]
+        idx = offsets.take(gather)  # take: a third faster than fancy indexing here
+        idx += np.repeat(yi * canvas.shape[1] + xi, lens)
+        np.maximum.at(canvas.reshape(-1), idx, values.take(gather))
 
     # -------------------------------------------------------------------- geometry
     def line_boxes(self, page: PageLayout, image_size: tuple[int, int]) -> tuple[LineBox, ...]:
@@ -291,9 +354,15 @@ class PageRasterizer:
         )
         if plain:
             # crop in grayscale, then widen to RGB: the same pixels as the reference's RGB path, less work
-            img = postprocess(Image.fromarray(255 - cov, "L"), cfg, page.is_last)
+            if cfg.horizontal_scale == 1.0:
+                # the crop box straight from the coverage (gray = 255 - coverage), then one copy out
+                width, height = _crop_size(cov, cfg, page.is_last)
+                img = Image.fromarray(np.subtract(255, cov[:height, :width]))
+            else:
+                img = postprocess(Image.fromarray(255 - cov, "L"), cfg, page.is_last)
             if cfg.color_mode == "RGB":
-                gray, img = img, img.convert("RGB")
+                # three copies of the gray channel: the bytes of convert("RGB"), in a third of the time
+                gray, img = img, Image.merge("RGB", (img, img, img))
                 img.info["glyph_gray"] = gray  # lets save_png write 1 channel instead of 3, losslessly
             return img
         else:
@@ -343,6 +412,37 @@ def _over(base: np.ndarray, color: np.ndarray, coverage: np.ndarray) -> np.ndarr
     return base * (1 - alpha) + color * alpha
 
 
+def _crop_size(cov: np.ndarray, cfg: RenderConfig, is_last: bool) -> tuple[int, int]:
+    """The size :func:`postprocess` would crop the unscaled page ``255 - cov`` to, read off ``cov`` itself."""
+    h, w = cov.shape
+    if not (cfg.auto_crop_width or (cfg.auto_crop_last_page and is_last)):
+        return w, h
+    corner = sorted((255 - cov[:2, :2].astype(np.int64)).ravel().tolist())
+    mid = len(corner) // 2
+    bg = float(corner[mid]) if len(corner) % 2 else (corner[mid - 1] + corner[mid]) / 2  # np.median
+    hi, lo = math.floor(bg + 5), math.ceil(bg - 5)
+    # gray > hi  <=>  cov < 255 - hi;   gray < lo  <=>  cov > 255 - lo
+
+    def ink(axis: int) -> np.ndarray:
+        out = np.zeros(cov.shape[1 - axis], dtype=bool)
+        if lo > 0:
+            out |= cov.max(axis=axis) > 255 - lo
+        if hi < 255:
+            out |= cov.min(axis=axis) < 255 - hi
+        return out
+
+    width, height = w, h
+    if cfg.auto_crop_width:
+        cols = np.flatnonzero(ink(0))
+        if cols.size:
+            width = min(w, round(int(cols[-1]) + 1 + cfg.margin_x))
+    if cfg.auto_crop_last_page and is_last:
+        rows = np.flatnonzero(ink(1))
+        if rows.size:
+            height = min(h, round(int(rows[-1]) + cfg.margin_y))
+    return width, height
+
+
 def postprocess(img: Image.Image, cfg: RenderConfig, is_last: bool) -> Image.Image:
     """Horizontal scale, then auto-crop, exactly as the reference does after rasterising.
 
@@ -367,11 +467,54 @@ def postprocess(img: Image.Image, cfg: RenderConfig, is_last: bool) -> Image.Ima
     return img
 
 
+_PNG_COLOR_TYPE = {"L": 0, "RGB": 2}
+
+
 def save_png(image: Image.Image, path, compress_level: int = 3) -> None:  # noqa: ANN001
-    """Write a page as PNG; gray pages go out as 1-channel PNG (same pixels, ~3x faster, half the bytes)."""
+    """Write a page as PNG; gray pages go out as 1-channel PNG (same pixels, ~3x faster, half the bytes).
+
+    ``path`` is a file name or a binary file object. 8-bit gray and RGB pages are encoded by
+    :func:`png_bytes`; other modes go through PIL.
+    """
     gray = image.info.get("glyph_gray")
     target = gray if isinstance(gray, Image.Image) else image
-    target.save(path, "PNG", compress_level=compress_level)
+    if target.mode not in _PNG_COLOR_TYPE or 0 in target.size:
+        target.save(path, "PNG", compress_level=compress_level)
+        return
+    data = png_bytes(target, compress_level)
+    if hasattr(path, "write"):
+        path.write(data)
+    else:
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def png_bytes(image: Image.Image, compress_level: int = 3) -> bytes:
+    """A PNG file of an 8-bit L or RGB image: every row unfiltered (filter type 0), one zlib stream.
+
+    PIL tries all five row filters on every row and keeps the best, which on text pages costs
+    more than deflating them; text pages are mostly runs of background that deflate handles as
+    well unfiltered. Decodes to the same pixels; on the benchmark pages it takes about a third of
+    PIL's time at the same level, and the files come out a few per cent smaller.
+    """
+    width, height = image.size
+    channels = 1 if image.mode == "L" else 3
+    rows = np.empty((height, 1 + width * channels), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type None
+    rows[:, 1:] = np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(height, width * channels)
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOR_TYPE[image.mode], 0, 0, 0)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(rows, compress_level)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
 
 
 @functools.lru_cache(maxsize=32)
