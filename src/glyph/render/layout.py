@@ -15,6 +15,11 @@ fed by ``word2png_function.py``) so that line breaks and page counts match:
   reportlab's back-off to a space for Latin runs and its kinsoku rule.
 * vertical flow: frame padding 6 pt, leading per line, space before/after between
   paragraphs (collapsed at the top of a page), no single-line orphans at a page end.
+* JUSTIFY spreads a line's slack over its spaces, breaking and glued (``Line.word_space`` on
+  each ``' '`` and NBSP, as reportlab's ``Tw``, which also lands on NBSP), except on lines ended
+  by a forced break and on a paragraph's last line unless it overflows (then it is squeezed); a
+  piece cut off by a page break is stretched to its last line. A CJK-wrapped line is one word to
+  reportlab, so only its NBSPs count (and the slack spread over them lands on its spaces too).
 
 Every line records its source span ``[start, end)``; the spans of all lines partition
 the input, so nothing is lost without being accounted for.
@@ -38,6 +43,7 @@ from glyph.render.fonts import FontChain, default_fallbacks, font_chain, resolve
 LINES_PER_PARAGRAPH = 30  # the reference joins this many source lines into one reportlab Paragraph
 SPACE_SHRINKAGE = 0.05  # reportlab rl_config.spaceShrinkage
 FUZZ = 1e-6  # reportlab rl_config._FUZZ
+JUSTIFY_FUZZ = 1e-8  # reportlab's _justifyDrawParaLine: extra space within (-1e-8, 1e-8] is not spread
 NBSP = "\xa0"
 BREAK = "\n"  # inside a paragraph's drawn string, a forced line break
 
@@ -70,7 +76,7 @@ class Line:
     x: float  # left edge of the first glyph
     baseline: float
     width: float  # natural width, before justification
-    word_space: float = 0.0  # extra pt on each breaking space (justified lines)
+    word_space: float = 0.0  # extra pt on each ' ' and NBSP (justified lines)
     marker: tuple[tuple[int, int], ...] = ()  # ranges of `text` drawn in the marker colour
 
     @property
@@ -260,7 +266,7 @@ class _RawLine:
     pieces: list[tuple[int, int]]  # drawn-index ranges, joined by one breaking space each
     width: float
     max_width: float
-    n_spaces: int  # breaking spaces inside the line (for justification)
+    n_spaces: int  # word gaps to stretch (JUSTIFY): its ' ' characters but one before an empty word head
     forced: bool  # ended by a forced break (not justified)
     first_src: int  # source offset where this line starts
     glued: bool = False  # CJK mode: pieces are contiguous, no spaces inserted
@@ -346,16 +352,18 @@ class _WordBreaker:
         self.pieces: list[tuple[int, int]] = []
         self.cur = 0.0
         self.line_start = para.start
+        # breaking spaces inside the pieces themselves: a line kept as one slice of the drawn string
+        # (words i..j, each followed by exactly one ' ') holds j - i of them; joiners come on top
+        self.inner = 0
 
     @property
     def max_w(self) -> float:
         return self.first_w if not self.lines else self.later_w
 
     def close(self, forced: bool, next_start: int) -> None:
-        self.lines.append(
-            _RawLine(self.pieces, self.cur, self.max_w, max(len(self.pieces) - 1, 0), forced, self.line_start)
-        )
-        self.pieces, self.cur, self.line_start = [], 0.0, next_start
+        n_spaces = max(len(self.pieces) - 1, 0) + self.inner
+        self.lines.append(_RawLine(self.pieces, self.cur, self.max_w, n_spaces, forced, self.line_start))
+        self.pieces, self.cur, self.line_start, self.inner = [], 0.0, next_start, 0
 
     def step(self, a: int, b: int, word_w: float) -> None:
         """Add one word the way reportlab's loop does (long-word split included)."""
@@ -372,6 +380,8 @@ class _WordBreaker:
                 if n or cut > a:
                     self.pieces.append((a, cut))
                     self.cur += gap + m.span(a, cut)
+                    if cut == a:  # an empty head after words: reportlab counts no word, so no gap to stretch
+                        self.inner -= 1
                 else:
                     self.pieces.append((a, a))
                 self.close(False, int(src[cut]) if cut < b else int(src[b - 1]) + 1)
@@ -432,15 +442,15 @@ class _WordBreaker:
         first_w, later_w = self.first_w, self.later_w
         lines = self.lines
         # the line being filled lives in locals; step() (long words) works on self, so sync around it
-        pieces, cur, line_start = self.pieces, self.cur, self.line_start
+        pieces, cur, line_start, inner = self.pieces, self.cur, self.line_start, self.inner
         for seg in range(len(breaks_l) + 1):
             i, stop = seg_bounds[seg], seg_bounds[seg + 1]
             while i < stop:
                 max_w = later_w if lines else first_w
                 if pieces or ww[i] > max_w:
-                    self.pieces, self.cur, self.line_start = pieces, cur, line_start
+                    self.pieces, self.cur, self.line_start, self.inner = pieces, cur, line_start, inner
                     self.step(ws[i], we[i], ww[i])
-                    pieces, cur, line_start = self.pieces, self.cur, self.line_start
+                    pieces, cur, line_start, inner = self.pieces, self.cur, self.line_start, self.inner
                     i += 1
                     continue
                 if lines:
@@ -450,19 +460,19 @@ class _WordBreaker:
                 else:
                     j = bisect_right(g, max_w + wc[i] + shrunk * i, i, stop) - 1
                 if loose[j] - loose[i] == 0:
-                    pieces = [(ws[i], we[j])]
+                    pieces, inner = [(ws[i], we[j])], j - i
                 else:
-                    pieces = [(ws[k], we[k]) for k in range(i, j + 1)]
+                    pieces, inner = [(ws[k], we[k]) for k in range(i, j + 1)], 0
                 cur = wc[j + 1] - wc[i] + (j - i) * sw
                 i = j + 1
-                if i < stop and ww[i] <= max_w:  # close(False, src[ws[i]])
-                    lines.append(_RawLine(pieces, cur, max_w, max(len(pieces) - 1, 0), False, line_start))
-                    pieces, cur, line_start = [], 0.0, src_ws[i]
+                if i < stop and ww[i] <= max_w:  # close(False, src[ws[i]]): j - i breaking spaces either way
+                    lines.append(_RawLine(pieces, cur, max_w, len(pieces) - 1 + inner, False, line_start))
+                    pieces, cur, line_start, inner = [], 0.0, src_ws[i], 0
             if seg < len(breaks_l):  # close(True, src[break] + 1)
                 max_w = later_w if lines else first_w
-                lines.append(_RawLine(pieces, cur, max_w, max(len(pieces) - 1, 0), True, line_start))
-                pieces, cur, line_start = [], 0.0, after_break[seg]
-        self.pieces, self.cur, self.line_start = pieces, cur, line_start
+                lines.append(_RawLine(pieces, cur, max_w, max(len(pieces) - 1, 0) + inner, True, line_start))
+                pieces, cur, line_start, inner = [], 0.0, after_break[seg], 0
+        self.pieces, self.cur, self.line_start, self.inner = pieces, cur, line_start, inner
         if pieces:
             self.close(False, para.end)
         return lines
@@ -709,8 +719,17 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
                     x += extra
                 elif align is Alignment.CENTER:
                     x += extra / 2
-                elif not is_last and not r.forced and r.n_spaces:  # JUSTIFY
-                    word_space = extra / r.n_spaces
+                elif (
+                    (n_spaces := r.n_spaces + text_.count(NBSP))
+                    and not r.forced
+                    and (extra <= -JUSTIFY_FUZZ or (extra > JUSTIFY_FUZZ and not is_last))
+                ):
+                    # JUSTIFY, as reportlab's _justifyDrawParaLine(X): a line ended by a forced break or
+                    # within (-1e-8, 1e-8] of the measure is drawn as is, and so is the paragraph's last line
+                    # unless it overflows (then it is squeezed); the last line of a piece that a page break
+                    # cuts off is not the paragraph's last, so it is stretched (reportlab's _JustifyLast);
+                    # reportlab's nSpaces = wordCount - 1 + NBSPs, and its Tw lands on every NBSP too
+                    word_space = extra / n_spaces
             marker: tuple[tuple[int, int], ...] = ()
             if flags is not None:
                 marker = _marker_ranges(flags, pieces, "" if r.glued else " ")

@@ -238,7 +238,7 @@ class PageRasterizer:
         np.cumsum(adv, out=cum[1:])
         x = cum[:-1] - np.repeat(cum[starts], lens)
         if any(line.word_space for line in lines):
-            spaces = np.concatenate(([0], np.cumsum(cps == 0x20)))
+            spaces = np.concatenate(([0], np.cumsum((cps == 0x20) | (cps == 0xA0))))  # reportlab: NBSP too
             spaces_before = spaces[:-1] - np.repeat(spaces[starts], lens)
             x = x + spaces_before * np.repeat(np.array([line.word_space for line in lines]), lens)
         x = x + np.repeat(np.array([line.x for line in lines]), lens)
@@ -330,7 +330,7 @@ class PageRasterizer:
             if not line.text.strip():
                 continue
             baseline = math.floor(line.baseline * s + self.y_snap)
-            extra = line.word_space * line.text.count(" ")
+            extra = line.word_space * (line.text.count(" ") + line.text.count("\xa0"))
             left = max(0, math.floor(line.x * s * hs))
             right = min(width, math.ceil((line.x + line.width + extra) * s * hs) + 1)
             top = max(0, math.floor(baseline - 0.95 * em))
@@ -364,6 +364,7 @@ class PageRasterizer:
                 # three copies of the gray channel: the bytes of convert("RGB"), in a third of the time
                 gray, img = img, Image.merge("RGB", (img, img, img))
                 img.info["glyph_gray"] = gray  # lets save_png write 1 channel instead of 3, losslessly
+                img.info["glyph_gray_of"] = id(img)  # Pillow copies info to crops/copies: tie it to this object
             return img
         else:
             base = np.broadcast_to(bg, cov.shape + (3,)).copy()
@@ -474,10 +475,13 @@ def save_png(image: Image.Image, path, compress_level: int = 3) -> None:  # noqa
     """Write a page as PNG; gray pages go out as 1-channel PNG (same pixels, ~3x faster, half the bytes).
 
     ``path`` is a file name or a binary file object. 8-bit gray and RGB pages are encoded by
-    :func:`png_bytes`; other modes go through PIL.
+    :func:`png_bytes`; other modes go through PIL. The gray twin is used only for the very
+    image the renderer returned (not a crop, resize or copy of it); draw on a copy of a page,
+    not on the page itself, if you will save it with this function.
     """
     gray = image.info.get("glyph_gray")
-    target = gray if isinstance(gray, Image.Image) else image
+    own = image.info.get("glyph_gray_of") == id(image) and isinstance(gray, Image.Image)
+    target = gray if own and gray.size == image.size else image
     if target.mode not in _PNG_COLOR_TYPE or 0 in target.size:
         target.save(path, "PNG", compress_level=compress_level)
         return
