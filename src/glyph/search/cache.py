@@ -35,8 +35,10 @@ class DiskCache:
 
     def _path(self, kind: str, text_key: str, config_key: str, extra: str = "") -> Path:
         assert self.root is not None
+        from glyph.render import RENDER_REVISION
+
         name = f"{config_key}-{extra}.json" if extra else f"{config_key}.json"
-        return self.root / kind / text_key / name
+        return self.root / f"render-r{RENDER_REVISION}" / kind / text_key / name
 
     def get(self, kind: str, text_key: str, config_key: str, extra: str = "") -> Any | None:
         if self.root is None:
