@@ -15,13 +15,13 @@ from pathlib import Path
 from glyph.eval.runner import read_results
 
 ROOT = Path("benchmarks/results/ruler_offline")
-DPIS = (72, 96, 120)
+DPIS = (48, 60, 72, 96, 120)
 TASKS = ("niah_single_2", "niah_single_3", "vt", "cwe")
 LENGTHS = ("8k", "32k")
 
 
 def main() -> None:
-    rows = {dpi: read_results(ROOT / f"dpi{dpi}" / "results.jsonl") for dpi in DPIS}
+    rows = {dpi: read_results(ROOT / f"dpi{dpi}" / "results.jsonl") for dpi in DPIS if (ROOT / f"dpi{dpi}").is_dir()}
     table = [
         "| dpi | length | niah numbers | niah UUIDs | vt | cwe | mean of tasks | samples | compression (GLM-4.1V) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -30,7 +30,7 @@ def main() -> None:
     comp: dict[tuple[int, str], float] = {}
     for length in LENGTHS:
         for dpi in DPIS:
-            rs = [r for r in rows[dpi] if r.bucket == length and not r.error]
+            rs = [r for r in rows.get(dpi, []) if r.bucket == length and not r.error]
             if not rs:
                 continue
             by_task = {t: [r.score for r in rs if r.task == t] for t in TASKS}
@@ -45,7 +45,7 @@ def main() -> None:
         [
             "# RULER with the offline reader (legibility bound, not a language model), by dpi",
             "",
-            "Reference default config at dpi 72/96/120; `bash benchmarks/ruler_offline.sh` then "
+            "Reference default config at dpi 48/60 (8K) and 72/96/120 (8K, 32K); `bash benchmarks/ruler_offline.sh` then "
             "`python benchmarks/ruler_offline_summary.py`. Cells: score x 100 (samples).",
             "",
             *table,
