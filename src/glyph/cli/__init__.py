@@ -1,16 +1,16 @@
 """The `glyph` command line: a thin layer over the capability packages.
 
-Each module registers its commands on the one typer ``app``: ``render`` (render, batch,
-config, demo), and one module per capability as it lands.
+Each module registers its commands on the one typer ``app``, in the order ``--help`` lists
+them: rendering (demo, render, batch, config), measurement (measure, sweep), inference (ask,
+serve), evaluation (eval) and search (search).
 """
 
-from glyph.cli import ask as _ask  # noqa: F401
-from glyph.cli import eval as _eval  # noqa: F401
-from glyph.cli import measure as _measure  # noqa: F401  (registers commands)
-from glyph.cli import render as _render  # noqa: F401
-from glyph.cli import search as _search  # noqa: F401
-from glyph.cli import serve as _serve  # noqa: F401
+from importlib import import_module
+
 from glyph.cli.common import app
+
+for _module in ("render", "measure", "ask", "serve", "eval", "search"):
+    import_module(f"glyph.cli.{_module}")
 
 __all__ = ["app", "main"]
 

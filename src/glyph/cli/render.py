@@ -24,85 +24,6 @@ from glyph.cli.common import (
 
 
 @app.command()
-def render(
-    file: Annotated[Path, typer.Argument(help="UTF-8 text file to render ('-' reads stdin).")],
-    out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for page_001.png, page_002.png, ...")
-    ] = Path("pages"),
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-) -> None:
-    """Render a text file into page images (PNG), one page in memory at a time."""
-    from glyph.render.layout import MissingGlyphs
-    from glyph.render.raster import iter_page_images, save_png
-
-    cfg = load_config(config, set_)
-    text = read_text(file)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    missing = MissingGlyphs()
-    start = time.perf_counter()
-    n = 0
-    with progress_bar() as progress:
-        task = progress.add_task("rendering", total=None)
-        for page, image in iter_page_images(text, cfg, missing):
-            save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
-            n += 1
-            progress.advance(task)
-    seconds = time.perf_counter() - start
-    out.print(
-        f"{n} pages from {len(text):,} characters -> {out_dir}/ in {seconds:.2f} s ({n / max(seconds, 1e-9):.0f} pages/s)"
-    )
-    if missing.total:
-        console.print(f"[yellow]warning:[/] {missing}")
-
-
-@app.command()
-def batch(
-    source: Annotated[
-        Path, typer.Argument(help="JSONL of {id, text, config?} records, or a saved HF dataset.")
-    ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (pages + manifest.jsonl).")],
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="png (a folder per id) or parquet (page bytes).")
-    ] = "png",
-    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
-    resume: Annotated[bool, typer.Option(help="Skip ids already in the manifest.")] = True,
-    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
-    id_field: Annotated[str, typer.Option(help="Field holding the document id.")] = "id",
-) -> None:
-    """Render many documents on all cores; resumable after a crash."""
-    from glyph.render.batch import render_batch
-
-    if fmt not in ("png", "parquet"):
-        fail(f"--format must be png or parquet, got {fmt!r}")
-    cfg = load_config(config, set_)
-    summary = render_batch(
-        source,
-        out_dir,
-        cfg,
-        fmt=fmt,
-        workers=workers,
-        resume=resume,
-        text_field=text_field,
-        id_field=id_field,
-    )
-    out.print(summary)
-
-
-@app.command("config")
-def show_config(
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    reference_only: Annotated[bool, typer.Option(help="Only the keys the reference pipeline knows.")] = False,
-) -> None:
-    """Print a config as reference-compatible JSON (the default one, or a file with --set overrides)."""
-    cfg = load_config(config, set_)
-    out.print_json(cfg.to_json(include_extensions=not reference_only))
-
-
-@app.command()
 def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Where the pages of the default config go.")
@@ -180,3 +101,82 @@ def demo(
     if ocr is not None:
         out.print(f"read = characters of one full page read back by the offline '{ocr.name}' reader")
     out.print(f"pages of '{variants[0][0]}' (the reference default) written to {out_dir}/")
+
+
+@app.command()
+def render(
+    file: Annotated[Path, typer.Argument(help="UTF-8 text file to render ('-' reads stdin).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for page_001.png, page_002.png, ...")
+    ] = Path("pages"),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Render a text file into page images (PNG), one page in memory at a time."""
+    from glyph.render.layout import MissingGlyphs
+    from glyph.render.raster import iter_page_images, save_png
+
+    cfg = load_config(config, set_)
+    text = read_text(file)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    missing = MissingGlyphs()
+    start = time.perf_counter()
+    n = 0
+    with progress_bar() as progress:
+        task = progress.add_task("rendering", total=None)
+        for page, image in iter_page_images(text, cfg, missing):
+            save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
+            n += 1
+            progress.advance(task)
+    seconds = time.perf_counter() - start
+    out.print(
+        f"{n} pages from {len(text):,} characters -> {out_dir}/ in {seconds:.2f} s ({n / max(seconds, 1e-9):.0f} pages/s)"
+    )
+    if missing.total:
+        console.print(f"[yellow]warning:[/] {missing}")
+
+
+@app.command()
+def batch(
+    source: Annotated[
+        Path, typer.Argument(help="JSONL of {id, text, config?} records, or a saved HF dataset.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (pages + manifest.jsonl).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="png (a folder per id) or parquet (page bytes).")
+    ] = "png",
+    workers: Annotated[int | None, typer.Option(help="Processes (default: all cores).")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip ids already in the manifest.")] = True,
+    text_field: Annotated[str, typer.Option(help="Field holding the text.")] = "text",
+    id_field: Annotated[str, typer.Option(help="Field holding the document id.")] = "id",
+) -> None:
+    """Render many documents on all cores; resumable after a crash."""
+    from glyph.render.batch import render_batch
+
+    if fmt not in ("png", "parquet"):
+        fail(f"--format must be png or parquet, got {fmt!r}")
+    cfg = load_config(config, set_)
+    summary = render_batch(
+        source,
+        out_dir,
+        cfg,
+        fmt=fmt,
+        workers=workers,
+        resume=resume,
+        text_field=text_field,
+        id_field=id_field,
+    )
+    out.print(summary)
+
+
+@app.command("config")
+def show_config(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    reference_only: Annotated[bool, typer.Option(help="Only the keys the reference pipeline knows.")] = False,
+) -> None:
+    """Print a config as reference-compatible JSON (the default one, or a file with --set overrides)."""
+    cfg = load_config(config, set_)
+    out.print_json(cfg.to_json(include_extensions=not reference_only))
