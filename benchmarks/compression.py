@@ -25,12 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-from glyph.cli.common import reference_default
 from glyph.data import text_of_tokens
 from glyph.measure import compression_from_sizes, score_pages
 from glyph.measure.sweep import spread
 from glyph.readers import ReaderUnavailableError, get_reader
 from glyph.render import render_pages
+from glyph.render.config import reference_default
 from glyph.tokens import get_tokenizer
 
 LENGTHS = {"8K": 8_192, "32K": 32_768, "128K": 131_072}

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from glyph.cli.common import reference_default
 from glyph.data import demo_text
+from glyph.render.config import reference_default
 from glyph.render.layout import iter_pages_with_spans
 from glyph.render.raster import rasterizer_for, save_png
 from glyph.render.reference import reference_available, reference_render
@@ -73,7 +73,7 @@ def million_token_run(n_tokens: int) -> dict:
         "            return next(int(l.split()[1]) / 1024 for l in f if l.startswith('VmHWM:'))\n"
         "    except (OSError, StopIteration):\n"
         "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "from glyph.cli.common import reference_default;"
+        "from glyph.render.config import reference_default;"
         "from glyph.data import demo_text;"
         "from glyph.render.layout import iter_pages_with_spans;"
         "from glyph.render.raster import PageRasterizer;"

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from glyph.cli.common import reference_default
 from glyph.readers.base import Reader, ReaderAnswer
-from glyph.render.config import RenderConfig
+from glyph.render.config import RenderConfig, reference_default
 from glyph.render.pages import RenderedPage
 from glyph.tokens import get_tokenizer
 

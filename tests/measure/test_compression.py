@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from glyph.cli.common import reference_default
 from glyph.measure import compression_from_sizes, measure_compression
+from glyph.render.config import reference_default
 from glyph.tokens import get_vlm_rule
 
 

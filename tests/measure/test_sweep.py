@@ -10,9 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glyph.cli.common import reference_default
-from glyph.measure.sweep import grid_points, pareto_front, parse_grid, plot_sweep, run_sweep, spread, write_sweep
+from glyph.measure.sweep import (
+    grid_points,
+    pareto_front,
+    parse_grid,
+    plot_sweep,
+    run_sweep,
+    spread,
+    write_sweep,
+)
 from glyph.readers import get_reader
+from glyph.render.config import reference_default
 
 
 def test_parse_grid_lists_and_ranges() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from glyph.cli.common import reference_default
 from glyph.measure import score_pages
 from glyph.readers import ReaderUnavailableError, get_reader, reader_names
 from glyph.render import RenderedPage, UnreadableImageError, load_image, render_pages
+from glyph.render.config import reference_default
 
 PROSE = (
     "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "

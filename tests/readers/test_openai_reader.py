@@ -29,12 +29,12 @@ from serve_helpers import (
     user_turn,
 )
 
-from glyph.cli.common import reference_default
 from glyph.readers import ReaderUnavailableError, get_reader
 from glyph.readers.http import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError
 from glyph.readers.openai_http import OpenAIReader
 from glyph.readers.text_baseline import TextBaselineReader
 from glyph.render import RenderedPage, render_pages
+from glyph.render.config import reference_default
 
 Image = pytest.importorskip("PIL.Image")
 

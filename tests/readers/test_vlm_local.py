@@ -25,10 +25,10 @@ from serve_helpers import (
     user_turn,
 )
 
-from glyph.cli.common import reference_default
 from glyph.readers import ReaderUnavailableError, get_reader
 from glyph.readers.local_hf import TransformersReader, pick_device, pick_dtype
 from glyph.render import RenderedPage, render_pages
+from glyph.render.config import reference_default
 from glyph.tokens import get_vlm_rule
 
 torch = pytest.importorskip("torch")

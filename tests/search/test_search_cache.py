@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from search_helpers import CountingOracle
 
-from glyph.cli.common import reference_default
+from glyph.render.config import reference_default
 from glyph.search.evaluators import EvaluatorUnavailableError, get_evaluator
 
 CFG = reference_default()

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glyph.cli.common import reference_default
-from glyph.render.config import RenderConfig
+from glyph.render.config import RenderConfig, reference_default
 from glyph.search.knobs import CategoricalKnob
 from glyph.search.operators import crossover, mutate
 from glyph.search.space import SearchSpace, SpaceError, contrast

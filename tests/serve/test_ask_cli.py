@@ -17,8 +17,8 @@ from serve_helpers import (
 from typer.testing import CliRunner
 
 from glyph.cli import app
-from glyph.cli.common import reference_default
 from glyph.render import render_pages
+from glyph.render.config import reference_default
 from glyph.tokens import get_tokenizer
 
 QUESTION = "What is written on the page ?"

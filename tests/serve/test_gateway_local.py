@@ -18,8 +18,8 @@ import httpx
 import pytest
 from serve_helpers import expected_prompt_tokens, local_gateway, processor_image_tokens, user_turn
 
-from glyph.cli.common import reference_default
 from glyph.render import render_pages
+from glyph.render.config import reference_default
 from glyph.tokens import get_tokenizer
 
 QUESTION = "What is written on the page ?"

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from serve_helpers import FakeUpstream, completion, decode_data_url, json_response, serve_app
 
-from glyph.cli.common import reference_default
 from glyph.render import render_pages
+from glyph.render.config import reference_default
 from glyph.serve import ServeSettings, create_app
 
 QUESTION = "What is written on the page ?"

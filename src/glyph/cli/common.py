@@ -18,7 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from glyph.render.config import RenderConfig
+from glyph.render.config import RenderConfig, reference_default
 
 app = typer.Typer(
     help="Visual-text compression: render long text into pages a vision-language model reads.",
@@ -65,28 +65,6 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> Render
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         fail(str(exc))
         raise  # unreachable
-
-
-def reference_default() -> RenderConfig:
-    """The reference's config_en.json, with the bundled DejaVu Sans in place of Verdana."""
-    return RenderConfig.from_dict(
-        {
-            "page-size": "595,842",
-            "dpi": 72,
-            "margin-x": 10,
-            "margin-y": 10,
-            "font-path": "DejaVu Sans",
-            "font-size": 9,
-            "line-height": 10,
-            "font-color": "#000000",
-            "alignment": "LEFT",
-            "horizontal-scale": 1.0,
-            "page-bg-color": "#FFFFFF",
-            "para-bg-color": "#FFFFFF",
-            "auto-crop-width": True,
-            "auto-crop-last-page": True,
-        }
-    )
 
 
 def read_text(path: Path) -> str:

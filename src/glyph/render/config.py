@@ -256,6 +256,28 @@ class RenderConfig(BaseModel):
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
 
+def reference_default() -> RenderConfig:
+    """The reference's config_en.json, with the bundled DejaVu Sans in place of Verdana."""
+    return RenderConfig.from_dict(
+        {
+            "page-size": "595,842",
+            "dpi": 72,
+            "margin-x": 10,
+            "margin-y": 10,
+            "font-path": "DejaVu Sans",
+            "font-size": 9,
+            "line-height": 10,
+            "font-color": "#000000",
+            "alignment": "LEFT",
+            "horizontal-scale": 1.0,
+            "page-bg-color": "#FFFFFF",
+            "para-bg-color": "#FFFFFF",
+            "auto-crop-width": True,
+            "auto-crop-last-page": True,
+        }
+    )
+
+
 _EXTENSION_KEYS = ("reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode")
 
 

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from glyph.render.config import RenderConfig
+from glyph.render.config import RenderConfig, reference_default
 from glyph.search.knobs import CategoricalKnob, Knob, KnobError, canonical, decode_param
 
 DEFAULT_SPACE_FILE = "default_space.yaml"
@@ -137,7 +137,7 @@ class SearchSpace:
         self.fixed: dict[str, Any] = dict(fixed or {})
         self.constraints = constraints or Constraints.model_validate({})
         self.notes = list(notes or [])
-        root = base if base is not None else _reference_default()
+        root = base if base is not None else reference_default()
         try:
             self.anchor = root.with_updates(**self.fixed) if self.fixed else root
         except ValueError as exc:
@@ -425,18 +425,12 @@ class SearchSpace:
 
 
 # ---------------------------------------------------------------------- helpers
-def _reference_default() -> RenderConfig:
-    from glyph.cli.common import reference_default  # the project's one definition of the default config
-
-    return reference_default()
-
-
 def _load_base(base: Any, base_dir: Path | None) -> RenderConfig:
     if base is None or base == "reference-default":
-        return _reference_default()
+        return reference_default()
     try:
         if isinstance(base, dict):
-            return _reference_default().with_updates(**base)
+            return reference_default().with_updates(**base)
         path = Path(base)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path

@@ -10,15 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from glyph.render.config import RenderConfig
+from glyph.render.config import RenderConfig, reference_default
 
 MiB = 1024 * 1024
-
-
-def _default_render_config() -> RenderConfig:
-    from glyph.cli.common import reference_default  # the CLI's default is the project's default
-
-    return reference_default()
 
 
 class ServeSettings(BaseModel):
@@ -37,7 +31,7 @@ class ServeSettings(BaseModel):
     default_max_tokens: int = Field(1024, ge=1, description="local backend, when a request sets none")
 
     # --- rendering
-    render_config: RenderConfig = Field(default_factory=_default_render_config)
+    render_config: RenderConfig = Field(default_factory=reference_default)
     render_threshold_tokens: int = Field(2048, ge=1, description="text parts with more tokens are rendered")
     vlm: str = Field("glm4v", description="visual-token rule for the stats (glyph.tokens.get_vlm_rule)")
     text_tokenizer: str = Field("qwen", description="text-token counter (glyph.tokens.get_tokenizer)")
