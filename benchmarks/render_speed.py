@@ -23,19 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from glyph.data import demo_text
+from glyph.data import text_of_tokens
 from glyph.render.config import reference_default
 from glyph.render.layout import iter_pages_with_spans
 from glyph.render.raster import rasterizer_for, save_png
 from glyph.render.reference import reference_available, reference_render
 from glyph.tokens import get_tokenizer
-
-
-def text_of_tokens(n_tokens: int) -> str:
-    tok = get_tokenizer("qwen")
-    base = demo_text(repeat_to=n_tokens * 6)
-    ids = tok.encode(base[: n_tokens * 6])
-    return tok.decode(ids[:n_tokens])
 
 
 def ours(text: str, cfg, out_dir: Path | None) -> tuple[float, int]:
