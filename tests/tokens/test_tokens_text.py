@@ -202,3 +202,10 @@ def test_hf_backend_errors_are_clear(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
     with pytest.raises(TokenizerUnavailableError, match="needs the 'transformers' package"):
         get_tokenizer(f"hf:{missing}/other")
+
+
+def test_get_tokenizer_passes_a_tokenizer_through() -> None:
+    from glyph.tokens import get_tokenizer
+
+    qwen = get_tokenizer("qwen")
+    assert get_tokenizer(qwen) is qwen

@@ -141,7 +141,7 @@ def load_longbench(
 
     ``limit`` keeps the first N records of each task.
     """
-    tok = get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    tok = get_tokenizer(tokenizer)
     prompts = prompts or load_prompts()
     for name in tasks or []:
         if base_name(name) not in DATASET_METRIC:

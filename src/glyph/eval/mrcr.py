@@ -87,7 +87,7 @@ def load_mrcr(
     ``n_needles`` keeps those needle counts; ``max_tokens`` drops longer prompts (our
     tokenizer); ``limit`` keeps the first N that pass.
     """
-    tok = get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    tok = get_tokenizer(tokenizer)
     prompts = prompts or load_prompts()
     if str(source) == "hub":
         records: Iterable[dict[str, Any]] = hub_records(HUB_REPO, None, split="train")

@@ -330,7 +330,7 @@ def generate_sample(
     spec = spec or RULER_TASKS.get(task)
     if spec is None:
         raise ValueError(f"unknown RULER task {task!r}; known: {', '.join(RULER_TASKS)}")
-    tok = get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    tok = get_tokenizer(tokenizer)
     prompts = prompts or load_prompts()
     builder = _BUILDERS[type(spec)]
     key = f"glyph-ruler:{seed}:{task}:{length}:{index}"
@@ -385,7 +385,7 @@ def generate_ruler(
     prompts: Prompts | None = None,
 ) -> Iterable[Sample]:
     """Samples for every (length, task, index), lazily: long lengths are large, build on demand."""
-    tok = get_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
+    tok = get_tokenizer(tokenizer)
     prompts = prompts or load_prompts()
     names = list(tasks) if tasks else list(RULER_TASKS)
     unknown = [t for t in names if t not in RULER_TASKS]

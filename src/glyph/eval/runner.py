@@ -105,9 +105,7 @@ class EvalSettings:
     def __post_init__(self) -> None:
         self.reader_name = self.reader_name or self.reader.name
         self.mode: Mode = reader_mode(self.reader)
-        self.tok: TextTokenizer = (
-            get_tokenizer(self.tokenizer) if isinstance(self.tokenizer, str) else self.tokenizer
-        )
+        self.tok: TextTokenizer = get_tokenizer(self.tokenizer)
         self.vlm = get_vlm_rule(self.vlm).name
         self.config_hash = TEXT_CONFIG if self.mode == "text" else self.cfg.content_hash()
 

@@ -51,12 +51,6 @@ class CompressionReport:
         return data
 
 
-def resolve_tokenizer(spec: str | TextTokenizer | None) -> TextTokenizer | None:
-    if spec is None or not isinstance(spec, str):
-        return spec
-    return get_tokenizer(spec)
-
-
 def compression_from_sizes(
     text: str,
     sizes: Sequence[tuple[int, int]],
@@ -67,7 +61,7 @@ def compression_from_sizes(
     missing_glyphs: int = 0,
 ) -> CompressionReport:
     """The report for pages already rendered (their pixel sizes are all the visual side needs)."""
-    tok = resolve_tokenizer(tokenizer)
+    tok = get_tokenizer(tokenizer) if tokenizer is not None else None
     text_tokens = tok.count(text) if tok is not None else None
     costs: dict[str, VisualCost] = {}
     notes: list[str] = []

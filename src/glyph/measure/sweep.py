@@ -23,7 +23,7 @@ from glyph.measure.fidelity import Fidelity, score_pages
 from glyph.readers.base import Reader
 from glyph.render.config import RenderConfig
 from glyph.render.pages import RenderedPage
-from glyph.tokens.text import TextTokenizer
+from glyph.tokens.text import TextTokenizer, get_tokenizer
 
 DEFAULT_GRID: dict[str, list[Any]] = {"dpi": [60, 72, 96, 120], "font-size": [7, 9, 11]}
 
@@ -121,9 +121,7 @@ def run_sweep(
     on_point: Callable[[SweepPoint], None] | None = None,
 ) -> list[SweepPoint]:
     """Render the text at every grid point; read ``fidelity_pages`` pages of each with ``reader``."""
-    from glyph.measure.compression import resolve_tokenizer
-
-    tok = resolve_tokenizer(tokenizer)
+    tok = get_tokenizer(tokenizer) if tokenizer is not None else None
     points = []
     for params in grid_points(grid):
         point = SweepPoint(params=params)

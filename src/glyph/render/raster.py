@@ -22,8 +22,8 @@ from PIL import Image
 
 from glyph.render.config import RenderConfig
 from glyph.render.fonts import FontChain
-from glyph.render.pages import LineBox, RenderedPage
 from glyph.render.layout import MissingGlyphs, NewlineMarker, PageLayout, chain_for, iter_pages_with_spans
+from glyph.render.pages import LineBox, RenderedPage
 
 SUBPIXEL = 4  # glyph phases per pixel, horizontally and vertically (poppler's Splash uses 4 in x)
 _INKLESS = np.array([0x20, 0xA0, 0x09, 0x0A, 0x0D, 0x3000, 0x200B, 0xAD], dtype=np.uint32)

@@ -271,8 +271,13 @@ def _load_tiktoken_named(name: str) -> TiktokenTokenizer:
 
 
 @functools.lru_cache(maxsize=16)
-def get_tokenizer(spec: str = "qwen") -> TextTokenizer:
-    """Tokenizer for ``spec``: ``"qwen"``, ``"hf:<path-or-id>"`` or ``"tiktoken:<name>"`` (cached)."""
+def get_tokenizer(spec: str | TextTokenizer = "qwen") -> TextTokenizer:
+    """Tokenizer for ``spec``: ``"qwen"``, ``"hf:<path-or-id>"`` or ``"tiktoken:<name>"`` (cached).
+
+    A tokenizer object is returned as it is, so APIs can take either a spec or a tokenizer.
+    """
+    if isinstance(spec, TextTokenizer):
+        return spec
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"tokenizer spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
