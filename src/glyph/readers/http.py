@@ -15,7 +15,7 @@ import asyncio
 import concurrent.futures
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from tenacity.wait import wait_base
 
 from glyph.readers.base import Reader, ReaderAnswer, ReaderUnavailableError, Usage
+from glyph.render.pages import RenderedPage
 
 T = TypeVar("T")
 
@@ -417,6 +418,17 @@ class ChatEndpointReader(Reader):
         if self.temperature is not None:
             payload["temperature"] = self.temperature
         return await timed_chat(self.client, payload)
+
+    def answer(
+        self,
+        pages: Sequence[RenderedPage],
+        question: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 512,
+    ) -> ReaderAnswer:
+        """Sync ``aanswer`` (which each endpoint reader defines) on a private loop."""
+        return self.run(lambda: self.aanswer(pages, question, system=system, max_tokens=max_tokens))
 
     def run(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run ``make()`` from sync code on a private loop, closing its connections after."""

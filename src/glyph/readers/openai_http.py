@@ -107,16 +107,6 @@ class OpenAIReader(ChatEndpointReader):
         messages = await asyncio.to_thread(self.messages, pages, question, system)  # PNG encoding is CPU work
         return await self.chat(messages, max_tokens)
 
-    def answer(
-        self,
-        pages: Sequence[RenderedPage],
-        question: str,
-        *,
-        system: str | None = None,
-        max_tokens: int = 512,
-    ) -> ReaderAnswer:
-        return self.run(lambda: self.aanswer(pages, question, system=system, max_tokens=max_tokens))
-
     async def atranscribe(self, pages: Sequence[RenderedPage], max_tokens: int = 4096) -> list[str]:
         """Each page read on its own, ``concurrency`` requests in flight."""
         answers = await asyncio.gather(

@@ -45,16 +45,6 @@ class TextBaselineReader(ChatEndpointReader):
     ) -> ReaderAnswer:
         return await self.aanswer_text(_pages_text(pages), question, system=system, max_tokens=max_tokens)
 
-    def answer(
-        self,
-        pages: Sequence[RenderedPage],
-        question: str,
-        *,
-        system: str | None = None,
-        max_tokens: int = 512,
-    ) -> ReaderAnswer:
-        return self.answer_text(_pages_text(pages), question, system=system, max_tokens=max_tokens)
-
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
         """The text baseline reads the text itself: its "transcription" is the ground truth."""
         return [p.text for p in pages]
