@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from glyph.readers.base import Reader, ReaderAnswer
+from glyph.readers.base import Consumes, Reader, ReaderAnswer
 from glyph.render.config import RenderConfig, reference_default
 from glyph.render.pages import RenderedPage
 from glyph.tokens import get_tokenizer
@@ -29,6 +29,7 @@ class WrongReader(Reader):
     """A 'VLM' that always answers the same wrong thing; counts its calls."""
 
     name = "always-wrong"
+    answers = True
 
     def __init__(self, fail_after: int | None = None, exc: BaseException | None = None) -> None:
         self.calls = 0
@@ -60,6 +61,8 @@ class EchoTextReader(Reader):
     """A text 'LLM' that answers with the whole text it was given (so niah scores 1)."""
 
     name = "echo-text"
+    consumes = Consumes.TEXT
+    answers = True
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []

@@ -30,7 +30,7 @@ from serve_helpers import (
 )
 
 from glyph.readers import ReaderUnavailableError, get_reader
-from glyph.readers.http import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError
+from glyph.client import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError
 from glyph.readers.openai_http import OpenAIReader
 from glyph.readers.text_baseline import TextBaselineReader
 from glyph.render import RenderedPage, render_pages

@@ -61,7 +61,7 @@ class Fitted:
 
 def render_within(text: str, cfg: RenderConfig, rule: Any, budget: Budget, max_pixels: int | None) -> Fitted:
     """Render ``text``, stopping as soon as the pages exceed the budget (no wasted work)."""
-    from glyph.readers.openai_http import capped_size
+    from glyph.client import capped_size
     from glyph.render import render_pages
 
     pages: list[RenderedPage] = []
@@ -154,7 +154,7 @@ def ask(
 ) -> None:
     """Ask a VLM about a document it reads as rendered pages; print the answer and the token bill."""
     from glyph.readers import ReaderUnavailableError, get_reader
-    from glyph.readers.http import UpstreamError
+    from glyph.client import UpstreamError
     from glyph.tokens import TokenizerUnavailableError, get_tokenizer, get_vlm_rule
 
     if backend not in ("openai", "transformers"):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from glyph.eval.sample import Sample
-from glyph.readers.base import Reader, ReaderAnswer, get_reader
+from glyph.readers.base import Consumes, Reader, ReaderAnswer, get_reader
 from glyph.render.pages import RenderedPage
 
 _VALUE = {
@@ -134,12 +134,17 @@ def extract_answer(sample: Sample, transcript: str) -> str:
 
 
 class ExtractReader(Reader):
-    """``<reader>-extract``: transcribe with a reader, answer with :func:`extract_answer`.
+    """``<reader>-extract``: an explicit wrapper that transcribes with ``inner`` and answers with
+    :func:`extract_answer`.
 
-    The runner calls ``answer_sample`` (it needs the sample's query); ``answer`` alone has no
-    query to work from and says so.
+    It consumes whole samples (``Consumes.SAMPLE``): the rules need the sample's query, so the
+    runner calls ``answer_sample``; ``answer(pages, question)`` alone has nothing to extract for.
+    Any reader can be wrapped (a VLM's transcription too); a transcribe-only one (``ocr``,
+    ``oracle``) is wrapped automatically by :func:`resolve_reader`.
     """
 
+    consumes = Consumes.SAMPLE
+    answers = True
     eval_concurrency = 1  # CPU-bound: one sample's pages at a time
 
     def __init__(self, inner: Reader | str = "ocr", **options: Any) -> None:
@@ -160,25 +165,18 @@ class ExtractReader(Reader):
     def close(self) -> None:
         self.inner.close()
 
-
-def answers_questions(reader: Reader) -> bool:
-    """Whether a reader can answer on its own (it overrides ``answer``/``aanswer`` or reads text)."""
-    cls = type(reader)
-    return (
-        cls.answer is not Reader.answer
-        or cls.aanswer is not Reader.aanswer
-        or hasattr(reader, "answer_text")
-        or hasattr(reader, "answer_sample")
-    )
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def resolve_reader(name: str, **options: Any) -> Reader:
-    """A reader by name; ``<reader>-extract`` wraps that reader's transcription in the extractor,
-    and a reader that only transcribes (``ocr``, ``oracle``) gets the extractor automatically."""
+    """A reader by name, ready for the runner: ``<reader>-extract`` wraps that reader's
+    transcription in the extractor, and a reader that only transcribes (``ocr``, ``oracle``:
+    ``answers`` is False) is wrapped the same way automatically."""
     if name.endswith("-extract"):
         return ExtractReader(name.removesuffix("-extract"), **options)
     reader = get_reader(name, **options)
-    if answers_questions(reader):
+    if reader.answers:
         return reader
     wrapped = ExtractReader(reader)
     wrapped.name = f"{name}-extract"

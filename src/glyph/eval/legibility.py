@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from glyph.eval.extract import ExtractReader, answers_questions
+from glyph.eval.extract import ExtractReader
 from glyph.eval.ruler import generate_ruler
 from glyph.eval.runner import evaluate
 from glyph.eval.sample import Sample
@@ -72,8 +72,10 @@ def legibility_score(
     owned = isinstance(reader, str)
     if isinstance(reader, str):
         extractor = ExtractReader(reader.removesuffix("-extract"))
-    elif isinstance(reader, ExtractReader) or not answers_questions(reader):
-        extractor = reader if isinstance(reader, ExtractReader) else ExtractReader(reader)
+    elif isinstance(reader, ExtractReader):
+        extractor = reader
+    elif not reader.answers:
+        extractor = ExtractReader(reader)
     else:
         raise ValueError(
             f"legibility_score needs a transcribing reader (ocr, oracle, ...), not {reader.name!r}"

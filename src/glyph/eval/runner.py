@@ -1,11 +1,15 @@
 """The evaluation runner: samples x reader x rendering config -> one JSONL record per sample.
 
-Three ways a reader is asked, picked from what it offers:
+Three ways a reader is asked, picked by what it declares it consumes (``reader.consumes``,
+:class:`glyph.readers.Consumes`):
 
-* ``text``: readers with ``answer_text`` / ``aanswer_text`` (the text baseline) get the
-  instruction and context as plain text and the question; nothing is rendered;
-* ``sample``: readers with ``answer_sample`` (the offline extractor) get the sample and pages;
-* ``pages``: every other reader gets ``aanswer(pages, instruction + question)``.
+* ``text``: the text baseline gets ``aanswer_text(instruction + context, question)``;
+  nothing is rendered;
+* ``sample``: the offline extractor gets ``answer_sample(sample, pages)``;
+* ``pages``: a VLM gets ``aanswer(pages, instruction + question)``.
+
+A reader that only transcribes (``answers = False``: ``ocr``, ``oracle``) is refused with a
+pointer to its ``-extract`` wrapper (:func:`glyph.eval.extract.resolve_reader`).
 
 Runs are resumable: each finished sample is appended and fsynced at once, and a restart
 skips samples already recorded for the same reader, config hash and sample content (so new
@@ -27,7 +31,7 @@ from typing import Any, Literal
 from glyph.eval.metrics import score
 from glyph.eval.sample import Sample
 from glyph.measure.compression import measure_compression
-from glyph.readers.base import Reader, ReaderAnswer
+from glyph.readers.base import Consumes, Reader, ReaderAnswer
 from glyph.render.config import RenderConfig
 from glyph.tokens import TextTokenizer, get_tokenizer, get_vlm_rule
 
@@ -77,12 +81,13 @@ class Result:
 
 
 def reader_mode(reader: Reader) -> Mode:
-    """How the runner asks this reader (see the module docstring)."""
-    if getattr(reader, "consumes", None) == "text" or hasattr(reader, "answer_text"):
-        return "text"
-    if hasattr(reader, "answer_sample"):
-        return "sample"
-    return "pages"
+    """How the runner asks this reader: what it declares it consumes (see the module docstring)."""
+    if not reader.answers:
+        raise ValueError(
+            f"reader {reader.name!r} transcribes but does not answer questions: evaluate "
+            f"{reader.name + '-extract'!r} (its transcription plus rule-based extraction) or a VLM reader"
+        )
+    return reader.consumes.value  # type: ignore[return-value]
 
 
 def score_sample(sample: Sample, prediction: str) -> float:
@@ -111,21 +116,13 @@ class EvalSettings:
 
 
 async def _ask(s: EvalSettings, sample: Sample, pages: list[Any]) -> ReaderAnswer:
-    reader: Any = s.reader
-    if s.mode == "text":
+    reader = s.reader
+    if reader.consumes is Consumes.TEXT:
         text = "\n\n".join(p for p in (sample.instruction, sample.context) if p)
-        if hasattr(reader, "aanswer_text"):
-            return await reader.aanswer_text(
-                text, sample.question, system=s.system, max_tokens=sample.max_new_tokens
-            )
-        return await asyncio.to_thread(
-            reader.answer_text, text, sample.question, system=s.system, max_tokens=sample.max_new_tokens
-        )
-    if s.mode == "sample":
+        return await reader.aanswer_text(text, sample.question, system=s.system, max_tokens=sample.max_new_tokens)
+    if reader.consumes is Consumes.SAMPLE:
         return await asyncio.to_thread(reader.answer_sample, sample, pages)
-    return await reader.aanswer(
-        pages, sample.page_prompt(), system=s.system, max_tokens=sample.max_new_tokens
-    )
+    return await reader.aanswer(pages, sample.page_prompt(), system=s.system, max_tokens=sample.max_new_tokens)
 
 
 async def evaluate_one(sample: Sample, s: EvalSettings, on_error: str = "record") -> Result:
@@ -223,16 +220,7 @@ async def _evaluate_stream(
     finally:
         for task in tasks:
             task.cancel()
-        await _close_pools(s.reader)
-
-
-async def _close_pools(reader: Reader) -> None:
-    """Close connection pools an HTTP reader opened on this run's event loop (it ends with the run)."""
-    for owner in (reader, getattr(reader, "client", None)):
-        aclose = getattr(owner, "aclose", None)
-        if owner is not None and aclose is not None and asyncio.iscoroutinefunction(aclose):
-            await aclose()
-            return
+        await s.reader.aclose()  # connection pools opened on this run's event loop end with it
 
 
 def evaluate(
@@ -250,7 +238,7 @@ def evaluate(
     """Evaluate in memory (no files): the results, in completion order."""
     s = EvalSettings(reader, cfg, reader_name, vlm, tokenizer, system)
     out: list[Result] = []
-    n = concurrency or getattr(reader, "eval_concurrency", None) or 4
+    n = concurrency or reader.eval_concurrency
     asyncio.run(_evaluate_stream(samples, s, n, lambda _: False, out.append, lambda _: None, on_error))
     return out
 
@@ -380,7 +368,7 @@ def run_eval(
         if on_skip:
             on_skip(sample)
 
-    n = concurrency or getattr(reader, "eval_concurrency", None) or 4
+    n = concurrency or reader.eval_concurrency
     try:
         asyncio.run(_evaluate_stream(samples, s, n, skip, sink, skipped_one, on_error))
     finally:

@@ -1,9 +1,22 @@
-"""One interface for everything that reads rendered pages: OCR engines now, VLMs as they join.
+"""One interface for everything that reads rendered pages: OCR engines, VLMs, text baselines.
 
 Two verbs. ``transcribe`` returns the text of each page (what fidelity metrics compare with
-the ground truth). ``answer`` takes pages plus a question and returns an answer (what the
-evaluation runner scores); OCR readers cannot answer on their own and say so, the offline
-evaluation wraps them with a task-aware extractor instead.
+the ground truth). Answering depends on what a reader *consumes*, which each reader declares
+(:class:`Consumes`, plus ``answers``), so callers such as the evaluation runner dispatch on the
+declaration instead of probing for methods:
+
+* ``PAGES``: ``answer(pages, question)``, a VLM (``openai``, ``transformers``); a pages reader
+  that does not answer (``answers = False``: ``ocr``, ``oracle``) only transcribes;
+* ``TEXT``: ``answer_text(text, question)``, a text LLM given the document itself (``text``);
+* ``SAMPLE``: ``answer_sample(sample, pages)``, given the whole evaluation sample (the
+  rule-based extractor of ``glyph.eval.extract``, which wraps a transcribing reader).
+
+The declaration is checked when a subclass is defined: a reader that says it answers from
+text must implement ``answer_text``.
+
+Readers are built by name from a lazy registry (:data:`READERS`): the table below names the
+built-in ones as ``"module:class"`` strings, so listing them imports no engine and this module
+imports none of its concrete readers.
 """
 
 from __future__ import annotations
@@ -12,22 +25,27 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from enum import StrEnum
+from typing import Any, ClassVar, Self
 
+from glyph.client.completion import Usage
+from glyph.registry import Registry
 from glyph.render.pages import RenderedPage
+
+#: What VLM readers ask for each page when they transcribe.
+OCR_PROMPT = "Transcribe all text in this image exactly as written, line by line. Output only the text."
 
 
 class ReaderUnavailableError(RuntimeError):
     """A reader whose engine is not installed or not reachable; the message says how to get it."""
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Token usage as the backend counted it (None where it does not report a figure)."""
+class Consumes(StrEnum):
+    """What a reader answers from; the evaluation runner hands it exactly that."""
 
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    total_tokens: int | None = None
+    PAGES = "pages"  # answer(pages, question): the rendered pages, the question as text
+    TEXT = "text"  # answer_text(text, question): the document text itself, nothing rendered
+    SAMPLE = "sample"  # answer_sample(sample, pages): the whole sample (its query) and its pages
 
 
 @dataclass(frozen=True)
@@ -38,10 +56,34 @@ class ReaderAnswer:
     raw: dict[str, Any] | None = None  # the backend's own response, when there is one
 
 
+#: the method a reader must implement for each thing it consumes (either of a pair)
+_ANSWER_METHODS = {
+    Consumes.PAGES: ("answer", "aanswer"),
+    Consumes.TEXT: ("answer_text", "aanswer_text"),
+    Consumes.SAMPLE: ("answer_sample",),
+}
+
+
 class Reader(ABC):
-    """Reads page images. Subclasses set ``name`` and implement at least ``transcribe``."""
+    """Reads page images. Subclasses set ``name``, implement ``transcribe``, and declare what
+    they answer from (``consumes``) and whether they answer at all (``answers``)."""
 
     name: str = "reader"
+    consumes: ClassVar[Consumes] = Consumes.PAGES
+    answers: ClassVar[bool] = False  # False: transcribes only (wrap it in glyph.eval's extractor)
+    eval_concurrency: ClassVar[int] = 4  # samples the evaluation runner keeps in flight by default
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.consumes, Consumes):
+            raise TypeError(f"{cls.__name__}.consumes must be a glyph.readers.Consumes, got {cls.consumes!r}")
+        if cls.consumes is not Consumes.PAGES and not cls.answers:
+            raise TypeError(f"{cls.__name__} consumes {cls.consumes.value!r}, so it answers: set answers = True")
+        if cls.answers and not any(getattr(cls, m) is not getattr(Reader, m) for m in _ANSWER_METHODS[cls.consumes]):
+            raise TypeError(
+                f"{cls.__name__} declares it answers from {cls.consumes.value!r} but implements none of "
+                + ", ".join(_ANSWER_METHODS[cls.consumes])
+            )
 
     @abstractmethod
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
@@ -50,7 +92,7 @@ class Reader(ABC):
     def answer(
         self, pages: Sequence[RenderedPage], question: str, *, system: str | None = None, max_tokens: int = 512
     ) -> ReaderAnswer:
-        """Answer ``question`` about the pages. OCR readers cannot; VLM readers override this."""
+        """Answer ``question`` about the pages (readers that consume ``PAGES`` and answer)."""
         raise NotImplementedError(
             f"reader {self.name!r} transcribes but does not answer questions; use a VLM reader, "
             "or glyph.eval's offline extractor on its transcription"
@@ -62,8 +104,27 @@ class Reader(ABC):
         """Async ``answer``; the default runs the blocking one in a worker thread."""
         return await asyncio.to_thread(self.answer, pages, question, system=system, max_tokens=max_tokens)
 
+    def answer_text(
+        self, text: str, question: str, *, system: str | None = None, max_tokens: int = 512
+    ) -> ReaderAnswer:
+        """Answer ``question`` about a document given as text (readers that consume ``TEXT``)."""
+        raise NotImplementedError(f"reader {self.name!r} does not read plain text (it consumes {self.consumes})")
+
+    async def aanswer_text(
+        self, text: str, question: str, *, system: str | None = None, max_tokens: int = 512
+    ) -> ReaderAnswer:
+        """Async ``answer_text``; the default runs the blocking one in a worker thread."""
+        return await asyncio.to_thread(self.answer_text, text, question, system=system, max_tokens=max_tokens)
+
+    def answer_sample(self, sample: Any, pages: Sequence[RenderedPage]) -> ReaderAnswer:
+        """Answer a ``glyph.eval.Sample`` from its pages (readers that consume ``SAMPLE``)."""
+        raise NotImplementedError(f"reader {self.name!r} does not answer whole samples (it consumes {self.consumes})")
+
     def close(self) -> None:
         """Release engines, sessions or connections."""
+
+    async def aclose(self) -> None:
+        """Release what this event loop holds (connection pools); an async run ends with it."""
 
     def __enter__(self) -> Self:
         return self
@@ -73,35 +134,62 @@ class Reader(ABC):
 
 
 ReaderFactory = Callable[..., Reader]
-_REGISTRY: dict[str, tuple[ReaderFactory, str]] = {}
+
+#: Every reader by name. Built-in ones are imported on first use; see glyph.registry for plugins.
+READERS: Registry[Reader] = Registry(
+    "reader", base=Reader, unavailable=ReaderUnavailableError, group="glyph.readers"
+)
+READERS.builtin(
+    "ocr",
+    "glyph.readers.ocr:LineOCRReader",
+    "default offline reader: layout-aware PP-OCRv4 line recognition (pip only)",
+)
+READERS.builtin(
+    "rapidocr-page",
+    "glyph.readers.ocr:PageOCRReader",
+    "RapidOCR whole-page detection + recognition (for comparison)",
+)
+READERS.builtin(
+    "tesseract",
+    "glyph.readers.ocr:TesseractReader",
+    "Tesseract --psm 6, 2x upscale under 12 px/em (apt tesseract-ocr)",
+)
+READERS.builtin(
+    "oracle",
+    "glyph.readers.oracle:OracleReader",
+    "ground truth of each page (upper bound; needs glyph-rendered pages)",
+)
+READERS.builtin(
+    "openai",
+    "glyph.readers.openai_http:OpenAIReader",
+    "VLM behind an OpenAI-compatible API (vLLM, SGLang, glyph serve); options base_url, model, api_key, "
+    "max_pixels, concurrency, timeout",
+)
+READERS.builtin(
+    "text",
+    "glyph.readers.text_baseline:TextBaselineReader",
+    "text-only baseline: the plain text to a text LLM behind an OpenAI-compatible API; "
+    "options base_url, model, api_key, concurrency, timeout",
+)
+READERS.builtin(
+    "transformers",
+    "glyph.readers.local_hf:TransformersReader",
+    "local VLM checkpoint via transformers (AutoModelForImageTextToText); options model, device, dtype, "
+    "batch_size",
+)
 
 
-def register_reader(name: str, factory: ReaderFactory, help: str) -> None:
-    """Make a reader available by name to ``get_reader`` and the CLI's ``--reader``."""
-    _REGISTRY[name] = (factory, help)
+def register_reader(name: str, factory: ReaderFactory | str, help: str) -> None:
+    """Make a reader available by name to ``get_reader`` and the CLI's ``--reader``: a factory
+    (usually the class) or a ``"module:attr"`` string imported on first use."""
+    READERS.register(name, factory, help)
 
 
 def reader_names() -> dict[str, str]:
-    """Registered reader names and one line of help each."""
-    _load_builtin_readers()
-    return {name: help for name, (_, help) in sorted(_REGISTRY.items())}
+    """Registered reader names and one line of help each (imports no reader)."""
+    return READERS.names()
 
 
 def get_reader(name: str, **options: Any) -> Reader:
     """Build a reader by name, e.g. ``get_reader("ocr")`` or ``get_reader("tesseract", upscale=2)``."""
-    _load_builtin_readers()
-    try:
-        factory, _ = _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown reader {name!r}; known readers: {known}") from None
-    return factory(**options)
-
-
-def _load_builtin_readers() -> None:
-    # importing the modules registers their readers; each imports its engine lazily
-    import glyph.readers.local_hf
-    import glyph.readers.ocr
-    import glyph.readers.openai_http
-    import glyph.readers.oracle
-    import glyph.readers.text_baseline  # noqa: F401
+    return READERS.create(name, **options)

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from glyph.readers.base import Reader, ReaderAnswer, ReaderUnavailableError, Usage, register_reader
-from glyph.readers.openai_http import OCR_PROMPT
+from glyph.readers.base import OCR_PROMPT, Reader, ReaderAnswer, ReaderUnavailableError, Usage
 from glyph.render.pages import RenderedPage
 
 if TYPE_CHECKING:
@@ -109,6 +108,7 @@ class TransformersReader(Reader):
     """A local VLM checkpoint (directory or hub id) answering about pages, one lock per model."""
 
     name = "transformers"
+    answers = True
 
     def __init__(
         self,
@@ -276,10 +276,3 @@ class _StopOnEvent:
         return torch.full(
             (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
         )
-
-
-register_reader(
-    "transformers",
-    TransformersReader,
-    "local VLM checkpoint via transformers (AutoModelForImageTextToText); options model, device, dtype, batch_size",
-)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from glyph.readers.base import Reader, ReaderUnavailableError, register_reader
+from glyph.readers.base import Reader, ReaderUnavailableError
 from glyph.render.pages import RenderedPage
 
 #: Recognition input height of PP-OCR models; crops are scaled to it, aspect kept.
@@ -278,8 +278,3 @@ class TesseractReader(Reader):
             text = self._tess.image_to_string(image, lang=self.lang, config=f"--psm {self.psm}")
             out.append("\n".join(line for line in text.splitlines() if line.strip()))
         return out
-
-
-register_reader("ocr", LineOCRReader, "default offline reader: layout-aware PP-OCRv4 line recognition (pip only)")
-register_reader("rapidocr-page", PageOCRReader, "RapidOCR whole-page detection + recognition (for comparison)")
-register_reader("tesseract", TesseractReader, "Tesseract --psm 6, 2x upscale under 12 px/em (apt tesseract-ocr)")

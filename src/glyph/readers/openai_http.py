@@ -1,53 +1,21 @@
 """VLM reader over the OpenAI chat API (vLLM, SGLang, ``glyph serve``, any compatible server).
 
-Pages travel inside the request as base64 PNG data URLs, never as file paths: the server
-may run elsewhere, and vLLM refuses local paths unless told otherwise. An optional
-``max_pixels`` cap downscales larger pages (aspect kept) before encoding, for servers whose
-image budget is smaller than our pages.
+Pages travel inside the request as base64 PNG data URLs (:mod:`glyph.client.content`), never
+as file paths: the server may run elsewhere, and vLLM refuses local paths unless told
+otherwise. An optional ``max_pixels`` cap downscales larger pages (aspect kept) before
+encoding, for servers whose image budget is smaller than our pages.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from PIL import Image
-
-from glyph.readers.base import ReaderAnswer, register_reader
-from glyph.readers.http import ChatEndpointReader, chat_messages
+from glyph.client import capped_size, chat_messages, image_part
+from glyph.readers.base import OCR_PROMPT, ReaderAnswer
+from glyph.readers.endpoint import ChatEndpointReader
 from glyph.render.pages import RenderedPage
-
-#: What ``transcribe`` asks for each page.
-OCR_PROMPT = "Transcribe all text in this image exactly as written, line by line. Output only the text."
-
-
-def capped_size(width: int, height: int, max_pixels: int | None) -> tuple[int, int]:
-    """Size after the ``max_pixels`` cap: unchanged when under it, else scaled down, aspect kept."""
-    if max_pixels is None or width * height <= max_pixels:
-        return width, height
-    scale = math.sqrt(max_pixels / (width * height))
-    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
-
-
-def image_data_url(image: Image.Image, max_pixels: int | None = None) -> str:
-    """``data:image/png;base64,...`` of an image, downscaled to ``max_pixels`` if larger."""
-    size = capped_size(image.width, image.height, max_pixels)
-    if size != image.size:
-        image = image.resize(size, Image.Resampling.LANCZOS)
-    if image.mode not in ("RGB", "L", "RGBA"):
-        image = image.convert("RGB")
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=3)  # text pages compress well; level 3 is fast
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def image_part(image: Image.Image, max_pixels: int | None = None) -> dict[str, Any]:
-    """An OpenAI ``image_url`` content part carrying the image itself."""
-    return {"type": "image_url", "image_url": {"url": image_data_url(image, max_pixels)}}
 
 
 class OpenAIReader(ChatEndpointReader):
@@ -116,11 +84,3 @@ class OpenAIReader(ChatEndpointReader):
 
     def transcribe(self, pages: Sequence[RenderedPage], max_tokens: int = 4096) -> list[str]:
         return self.run(lambda: self.atranscribe(pages, max_tokens))
-
-
-register_reader(
-    "openai",
-    OpenAIReader,
-    "VLM behind an OpenAI-compatible API (vLLM, SGLang, glyph serve); options base_url, model, api_key, "
-    "max_pixels, concurrency, timeout",
-)

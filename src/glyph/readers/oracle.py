@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from glyph.readers.base import Reader, register_reader
+from glyph.readers.base import Reader
 from glyph.render.pages import RenderedPage
 
 
@@ -20,6 +20,3 @@ class OracleReader(Reader):
         if missing:
             raise ValueError(f"oracle reader needs pages from glyph's renderer (no ground truth on pages {missing})")
         return [page.text for page in pages]
-
-
-register_reader("oracle", OracleReader, "ground truth of each page (upper bound; needs glyph-rendered pages)")

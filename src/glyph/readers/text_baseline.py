@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from glyph.readers.base import ReaderAnswer, register_reader
-from glyph.readers.http import ChatEndpointReader, chat_messages
+from glyph.client import chat_messages
+from glyph.readers.base import Consumes, ReaderAnswer
+from glyph.readers.endpoint import ChatEndpointReader
 from glyph.render.pages import RenderedPage
 
 
@@ -23,6 +24,7 @@ class TextBaselineReader(ChatEndpointReader):
     """Answers from the text itself; ``answer(pages, ...)`` uses the pages' ground-truth text."""
 
     name = "text"
+    consumes = Consumes.TEXT
 
     async def aanswer_text(
         self, text: str, question: str, *, system: str | None = None, max_tokens: int = 512
@@ -57,11 +59,3 @@ def _pages_text(pages: Sequence[RenderedPage]) -> str:
             "or call answer_text(text, question)"
         )
     return "\n".join(p.text for p in pages)
-
-
-register_reader(
-    "text",
-    TextBaselineReader,
-    "text-only baseline: the plain text to a text LLM behind an OpenAI-compatible API; "
-    "options base_url, model, api_key, concurrency, timeout",
-)

@@ -3,8 +3,9 @@
 This is the paper's "LLM-driven genetic search": instead of (only) random mutation, a
 model that knows typography reads which configs scored what and which characters were
 misread, and proposes the next configs with a one-line rationale each. Any
-OpenAI-compatible endpoint works; the HTTP side (httpx, tenacity retries with backoff,
-timeouts) is ``glyph.readers.http.OpenAIClient``, shared with the VLM readers.
+OpenAI-compatible endpoint works; the HTTP side (retries with backoff, timeouts, the key
+from ``GLYPH_LLM_API_KEY`` or ``OPENAI_API_KEY``) is :mod:`glyph.client`, shared with the
+VLM readers and the gateway.
 
 Replies are untrusted: JSON is dug out of fences and prose, each proposal is validated
 against the space by the caller (:mod:`glyph.search.breed`), which repairs or replaces it.
@@ -13,12 +14,12 @@ against the space by the caller (:mod:`glyph.search.breed`), which repairs or re
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from glyph.client import make_client, run_sync
 from glyph.search.selection import Scoring, TrialRecord, front_records, rank
 from glyph.search.space import SearchSpace
 
@@ -55,12 +56,9 @@ class LLMProposer:
     """Builds the prompt, calls the endpoint, and returns the raw proposals (dicts) it finds."""
 
     def __init__(self, settings: LLMSettings, api_key: str | None = None, history_size: int = 30) -> None:
-        from glyph.readers.http import HttpSettings, OpenAIClient
-
         self.settings = settings
-        key = api_key or next((os.environ[v] for v in API_KEY_ENV if os.environ.get(v)), None)
-        self.client = OpenAIClient(HttpSettings(base_url=settings.url, api_key=key, timeout=settings.timeout,
-                                                max_retries=settings.max_retries, concurrency=1))
+        self.client = make_client(settings.url, api_key=api_key, api_key_env=API_KEY_ENV,
+                                  timeout=settings.timeout, max_retries=settings.max_retries, concurrency=1)
         self.history_size = history_size
 
     # ------------------------------------------------------------------ prompt
@@ -77,9 +75,7 @@ class LLMProposer:
 
     # ------------------------------------------------------------------ call
     def complete(self, messages: list[dict[str, str]]) -> str:
-        """The assistant's reply text (raises glyph.readers.http.UpstreamError after retries)."""
-        from glyph.readers.http import run_sync, timed_chat
-
+        """The assistant's reply text (raises glyph.client.UpstreamError after retries)."""
         payload: dict[str, Any] = {"messages": messages, "max_tokens": self.settings.max_tokens,
                                    "temperature": self.settings.temperature}
         if self.settings.model:
@@ -88,9 +84,8 @@ class LLMProposer:
         async def go() -> str:
             try:
                 if "model" not in payload:  # vLLM / SGLang serve one model: take the first listed
-                    listing = await self.client.models()
-                    payload["model"] = next(m["id"] for m in listing.get("data", []) if isinstance(m, dict))
-                return (await timed_chat(self.client, payload)).text
+                    payload["model"] = await self.client.first_model()
+                return (await self.client.complete(payload)).text
             finally:
                 await self.client.aclose()
 

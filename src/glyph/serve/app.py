@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from glyph.readers.http import UpstreamError
+from glyph.client import UpstreamError
 from glyph.serve.backends import Backend, make_backend
 from glyph.serve.documents import PageCache, Plan, Planner, RenderStats, request_config
 from glyph.serve.errors import GatewayError, error_body, error_response

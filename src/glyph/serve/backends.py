@@ -22,8 +22,7 @@ from typing import Any
 
 from PIL import Image
 
-from glyph.readers.http import HttpSettings, OpenAIClient
-from glyph.readers.openai_http import image_data_url
+from glyph.client import image_data_url, make_client
 from glyph.serve.errors import GatewayError
 from glyph.serve.settings import ServeSettings
 
@@ -65,16 +64,14 @@ class UpstreamBackend(Backend):
 
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
-        self.client = OpenAIClient(
-            HttpSettings(
-                base_url=str(settings.upstream),
-                api_key=settings.upstream_api_key,
-                timeout=settings.timeout,
-                connect_timeout=settings.connect_timeout,
-                concurrency=settings.concurrency,
-                max_retries=settings.max_retries,
-                backoff_initial=settings.backoff_initial,
-            )
+        self.client = make_client(
+            str(settings.upstream),
+            api_key=settings.upstream_api_key,
+            timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
+            concurrency=settings.concurrency,
+            max_retries=settings.max_retries,
+            backoff_initial=settings.backoff_initial,
         )
 
     def page_payload(self, image: Image.Image) -> str:

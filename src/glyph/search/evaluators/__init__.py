@@ -1,6 +1,7 @@
 """Fitness evaluators for the rendering search (pluggable by name)."""
 
 from glyph.search.evaluators.base import (
+    EVALUATORS,
     Evaluation,
     Evaluator,
     EvaluatorUnavailableError,
@@ -10,6 +11,7 @@ from glyph.search.evaluators.base import (
 )
 
 __all__ = [
+    "EVALUATORS",
     "Evaluation",
     "Evaluator",
     "EvaluatorUnavailableError",

@@ -3,8 +3,10 @@
 The search only needs two numbers per config and whatever explains them (per-class
 accuracy for the LLM proposer's "failures seen"). How they are obtained differs a lot
 (OCR on a validation text, RULER tasks with an offline extractor, a VLM on a validation
-split), so evaluators are pluggable by name, like readers. An evaluator's ``options`` are
-JSON-able and stored with the study, so ``glyph search resume`` rebuilds the same one.
+split), so evaluators are pluggable by name, like readers, through the same lazy registry
+(:mod:`glyph.registry`): the built-in ones are named below as ``"module:class"`` strings and
+imported on first use. An evaluator's ``options`` are JSON-able and stored with the study, so
+``glyph search resume`` rebuilds the same one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glyph.registry import Registry
 from glyph.render.config import RenderConfig
 
 
@@ -52,29 +55,44 @@ class Evaluator(ABC):
 
 
 EvaluatorFactory = Callable[..., Evaluator]
-_REGISTRY: dict[str, tuple[EvaluatorFactory, str]] = {}
+
+#: Every evaluator by name; plugins may also declare a "glyph.evaluators" entry point.
+EVALUATORS: Registry[Evaluator] = Registry(
+    "evaluator", base=Evaluator, unavailable=EvaluatorUnavailableError, group="glyph.evaluators"
+)
+EVALUATORS.builtin(
+    "ocr-fidelity",
+    "glyph.search.evaluators.fidelity:OcrFidelityEvaluator",
+    "render a validation text, transcribe it with a reader (default: offline OCR), score char accuracy",
+)
+EVALUATORS.builtin(
+    "ocr-ruler",
+    "glyph.search.evaluators.ruler:OcrRulerEvaluator",
+    "glyph.eval's offline legibility score: OCR + task-rule extractor on fixed RULER samples (CPU)",
+)
+EVALUATORS.builtin(
+    "vlm-ruler",
+    "glyph.search.evaluators.ruler:VlmRulerEvaluator",
+    "a VLM reader (e.g. --reader openai) on a RULER validation split through glyph.eval's runner",
+)
+EVALUATORS.builtin(
+    "synthetic",
+    "glyph.search.evaluators.synthetic:SyntheticEvaluator",
+    "analytic stand-in (no rendering, no reader) for dry runs and tests",
+)
 
 
-def register_evaluator(name: str, factory: EvaluatorFactory, help: str) -> None:
-    """Make an evaluator available to ``get_evaluator`` and ``glyph search run --evaluator``."""
-    _REGISTRY[name] = (factory, help)
+def register_evaluator(name: str, factory: EvaluatorFactory | str, help: str) -> None:
+    """Make an evaluator available to ``get_evaluator`` and ``glyph search run --evaluator``:
+    a factory (usually the class) or a ``"module:attr"`` string imported on first use."""
+    EVALUATORS.register(name, factory, help)
 
 
 def evaluator_names() -> dict[str, str]:
-    _load_builtin()
-    return {name: help for name, (_, help) in sorted(_REGISTRY.items())}
+    """Registered evaluator names and one line of help each (imports no evaluator)."""
+    return EVALUATORS.names()
 
 
 def get_evaluator(name: str, cache_dir: str | Path | None = None, **options: Any) -> Evaluator:
-    _load_builtin()
-    try:
-        factory, _ = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown evaluator {name!r}; known evaluators: {', '.join(sorted(_REGISTRY))}") from None
-    return factory(cache_dir=cache_dir, **options)
-
-
-def _load_builtin() -> None:
-    import glyph.search.evaluators.fidelity
-    import glyph.search.evaluators.ruler
-    import glyph.search.evaluators.synthetic  # noqa: F401
+    """Build an evaluator by name; ``options`` are its keyword arguments (stored with the study)."""
+    return EVALUATORS.create(name, cache_dir=cache_dir, **options)

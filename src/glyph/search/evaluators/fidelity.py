@@ -19,7 +19,7 @@ from typing import Any
 from glyph.measure import measure_compression, score_pages
 from glyph.render.config import RenderConfig
 from glyph.search.cache import DiskCache, key_hash, text_hash
-from glyph.search.evaluators.base import Evaluation, Evaluator, EvaluatorUnavailableError, register_evaluator
+from glyph.search.evaluators.base import Evaluation, Evaluator, EvaluatorUnavailableError
 from glyph.search.evaluators.text import validation_text
 
 METRICS = ("char", "word", "rare")
@@ -134,10 +134,3 @@ class OcrFidelityEvaluator(Evaluator):
 
     def close(self) -> None:
         self.readback.close()
-
-
-register_evaluator(
-    "ocr-fidelity",
-    OcrFidelityEvaluator,
-    "render a validation text, transcribe it with a reader (default: offline OCR), score char accuracy",
-)

@@ -20,7 +20,7 @@ from typing import Any
 
 from glyph.render.config import RenderConfig
 from glyph.search.cache import DiskCache, key_hash
-from glyph.search.evaluators.base import Evaluation, Evaluator, EvaluatorUnavailableError, register_evaluator
+from glyph.search.evaluators.base import Evaluation, Evaluator, EvaluatorUnavailableError
 
 DEFAULT_TASKS = ("niah_single_2", "niah_multikey_3", "vt", "cwe", "fwe")
 
@@ -142,9 +142,3 @@ class VlmRulerEvaluator(_SampleEvaluator):
                    "failures": [{"id": r.id, "task": r.task, "answers": r.answers, "prediction": r.prediction[:200]}
                                 for r in results if r.score < 1.0][:10]}
         return float(summary.accuracy), float(summary.ratio_mean or 0.0), details
-
-
-register_evaluator("ocr-ruler", OcrRulerEvaluator,
-                   "glyph.eval's offline legibility score: OCR + task-rule extractor on fixed RULER samples (CPU)")
-register_evaluator("vlm-ruler", VlmRulerEvaluator,
-                   "a VLM reader (e.g. --reader openai) on a RULER validation split through glyph.eval's runner")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from glyph.render.config import RenderConfig
-from glyph.search.evaluators.base import Evaluation, Evaluator, register_evaluator
+from glyph.search.evaluators.base import Evaluation, Evaluator
 
 PATCH_PX = 28  # a visual token covers about 28 x 28 pixels (Qwen2.5-VL, GLM-4.1V after merging)
 CHARS_PER_TEXT_TOKEN = 4.0
@@ -48,6 +48,3 @@ class SyntheticEvaluator(Evaluator):
     def evaluate(self, cfg: RenderConfig) -> Evaluation:
         accuracy, compression, details = synthetic_objectives(cfg, self.legible_px)
         return Evaluation(accuracy, compression, details)
-
-
-register_evaluator("synthetic", SyntheticEvaluator, "analytic stand-in (no rendering, no reader) for dry runs and tests")

@@ -1,0 +1,54 @@
+"""Talking to OpenAI-compatible servers (vLLM, SGLang, ``glyph serve``, hosted APIs): one home.
+
+Who uses it: the VLM and text-baseline readers (``glyph.readers``), the gateway's upstream
+(``glyph.serve``), the search's LLM proposer (``glyph.search``), and whatever next asks a chat
+model over HTTP (a trainer's LLM judge, a benchmark's ``--base-url`` streaming mode). None of
+those is a reader, so the client lives beside the capability packages, below all of them:
+it imports nothing from ``glyph`` outside this package.
+
+What is here, one module each:
+
+* :mod:`.settings`: :class:`HttpSettings`, validated (pydantic) once for every caller;
+* :mod:`.client`: :class:`OpenAIClient` (JSON calls, raw and decoded event streams) and
+  :func:`make_client`, the one place a client is built;
+* :mod:`.errors`: the error types, each with the status a gateway should answer with;
+* :mod:`.retry`: the retry policy (429/5xx with ``Retry-After``, refused connections; never
+  4xx or read timeouts);
+* :mod:`.streaming`: SSE chunks folded into a :class:`StreamedCompletion` with TTFT and TPOT;
+* :mod:`.completion`: :class:`Completion` and :class:`Usage`, parsed from a reply;
+* :mod:`.content`: messages and page images (PNG data URLs) in the chat format;
+* :mod:`.sync`: :func:`run_sync`, the bridge from blocking code.
+"""
+
+from glyph.client.client import OpenAIClient, make_client
+from glyph.client.completion import Completion, Usage, parse_completion
+from glyph.client.content import capped_size, chat_messages, image_data_url, image_part
+from glyph.client.errors import (
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamHTTPError,
+    UpstreamTimeoutError,
+)
+from glyph.client.settings import HttpSettings, normalize_base_url
+from glyph.client.streaming import StreamedCompletion
+from glyph.client.sync import run_sync
+
+__all__ = [
+    "Completion",
+    "HttpSettings",
+    "OpenAIClient",
+    "StreamedCompletion",
+    "UpstreamConnectionError",
+    "UpstreamError",
+    "UpstreamHTTPError",
+    "UpstreamTimeoutError",
+    "Usage",
+    "capped_size",
+    "chat_messages",
+    "image_data_url",
+    "image_part",
+    "make_client",
+    "normalize_base_url",
+    "parse_completion",
+    "run_sync",
+]
