@@ -100,3 +100,17 @@ def test_line_cache_and_workers_do_not_change_reads(page96: RenderedPage) -> Non
     parallel = LineOCRReader(workers=2, cache_lines=0)
     assert parallel.transcribe([page96, page96]) == first * 2
     assert parallel.misses == 2 * n_lines  # cache disabled: every line recognised
+
+
+def test_line_cache_is_bounded_and_least_recently_used(page96: RenderedPage) -> None:
+    from glyph.readers.ocr import LineOCRReader
+
+    n_lines = len(page96.lines)
+    assert n_lines > 3
+    unbounded = LineOCRReader().transcribe([page96])
+    small = LineOCRReader(cache_lines=2)
+    assert small.transcribe([page96]) == unbounded
+    assert len(small._cache) == 2  # only the last two lines are kept
+    # read again in the same order: each line was evicted before its turn came (LRU), all misses
+    assert small.transcribe([page96]) == unbounded
+    assert (small.hits, small.misses) == (0, 2 * n_lines)

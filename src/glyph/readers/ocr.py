@@ -27,13 +27,13 @@ import hashlib
 import os
 import shutil
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from PIL import Image
 
 from glyph.readers.base import Reader, ReaderUnavailableError
@@ -113,8 +113,8 @@ class LineOCRReader(Reader):
         self.max_em = max_em
         self.workers = workers
         self.threads = threads or 1  # ONNX Runtime intra-op threads per recognition
-        self._cache: OrderedDict[bytes, str] = OrderedDict()
-        self._cache_size = max(0, cache_lines)
+        # cachetools' LRU is not thread-safe on its own: workers share it under the lock
+        self._cache: LRUCache[bytes, str] | None = LRUCache(cache_lines) if cache_lines > 0 else None
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -144,19 +144,17 @@ class LineOCRReader(Reader):
         if crop is None:
             return ""
         key = hashlib.blake2b(crop.tobytes(), digest_size=16, person=str(crop.shape).encode()[:16]).digest()
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                self.hits += 1
-                return cached
+        if self._cache is not None:
+            with self._lock:
+                cached = self._cache.get(key)  # a hit counts as a use: it moves to the young end
+                if cached is not None:
+                    self.hits += 1
+                    return cached
         text = _recognizer(self.threads)([crop])[0][0][0]
         with self._lock:
             self.misses += 1
-            if self._cache_size:
+            if self._cache is not None:
                 self._cache[key] = text
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
         return text
 
     def read_lines(self, page: RenderedPage) -> list[str]:

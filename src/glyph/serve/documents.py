@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from cachetools import LRUCache
 
 from glyph.render.config import RenderConfig
 from glyph.render.raster import page_pixel_size, render_pages
@@ -45,44 +46,41 @@ class RenderedDoc:
 
 
 class PageCache:
-    """LRU of rendered documents keyed by (text hash, config hash, payload kind), bounded in bytes."""
+    """LRU of rendered documents keyed by (text hash, config hash, payload kind), bounded in bytes.
+
+    A ``cachetools.LRUCache`` sized by each document's ``nbytes``; its own methods are not
+    thread-safe, and planners run in worker threads, so every access holds the lock.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, str, str], RenderedDoc] = OrderedDict()
-        self._bytes = 0
+        self._items: LRUCache[tuple[str, str, str], RenderedDoc] = LRUCache(
+            maxsize=max_bytes, getsizeof=lambda doc: doc.nbytes
+        )
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, key: tuple[str, str, str]) -> RenderedDoc | None:
         with self._lock:
-            doc = self._items.get(key)
+            doc = self._items.get(key)  # a hit moves the document to the young end
             if doc is None:
                 self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
+            else:
+                self.hits += 1
             return doc
 
     def put(self, key: tuple[str, str, str], doc: RenderedDoc) -> None:
         if doc.nbytes > self.max_bytes:
             return  # larger than the whole budget: serve it, don't keep it
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            self._items[key] = doc
-            self._bytes += doc.nbytes
-            while self._bytes > self.max_bytes:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
+            self._items[key] = doc  # evicts the least recently used until the bytes fit
 
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {
                 "entries": len(self._items),
-                "bytes": self._bytes,
+                "bytes": int(self._items.currsize),
                 "hits": self.hits,
                 "misses": self.misses,
             }
