@@ -8,6 +8,7 @@ from glyph.measure.compression import (
     measure_compression,
 )
 from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, normalize, score_pages, score_text
+from glyph.measure.pareto import dominates, pareto_front
 
 __all__ = [
     "CHAR_CLASSES",
@@ -16,8 +17,10 @@ __all__ = [
     "Fidelity",
     "VisualCost",
     "compression_from_sizes",
+    "dominates",
     "measure_compression",
     "normalize",
+    "pareto_front",
     "score_pages",
     "score_text",
 ]

@@ -20,6 +20,7 @@ from typing import Any
 
 from glyph.measure.compression import measure_compression
 from glyph.measure.fidelity import Fidelity, score_pages
+from glyph.measure.pareto import pareto_front
 from glyph.readers.base import Reader
 from glyph.render.config import RenderConfig
 from glyph.render.pages import RenderedPage
@@ -159,18 +160,6 @@ def _fill_fidelity(point: SweepPoint, fid: Fidelity) -> None:
     point.pages_read = fid.pages
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point beats on both coordinates (both maximised)."""
-    front = []
-    for i, (x, y) in enumerate(points):
-        dominated = any(
-            (x2 >= x and y2 >= y) and (x2 > x or y2 > y) for j, (x2, y2) in enumerate(points) if j != i
-        )
-        if not dominated:
-            front.append(i)
-    return sorted(front, key=lambda i: points[i][0])
-
-
 def scored(points: Sequence[SweepPoint]) -> list[SweepPoint]:
     return [p for p in points if p.error is None and p.ratio is not None and p.char_accuracy is not None]
 
@@ -205,7 +194,7 @@ def plot_sweep(points: Sequence[SweepPoint], path: Path, title: str = "", vlm: s
         raise ValueError("no sweep point has both a compression ratio and a fidelity score to plot")
     xs = [p.ratio for p in good]
     ys = [100 * p.char_accuracy for p in good]  # type: ignore[operator]
-    front = pareto_front(list(zip(xs, ys)))  # type: ignore[arg-type]
+    front = sorted(pareto_front(list(zip(xs, ys))), key=lambda i: xs[i])  # type: ignore[arg-type]  # drawn left to right
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
     ax.scatter(xs, ys, s=28, color="#9aa5b1", label="config", zorder=2)
     ax.plot([xs[i] for i in front], [ys[i] for i in front], "-o", color="#d1495b", ms=6, label="Pareto front", zorder=3)

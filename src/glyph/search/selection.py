@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from glyph.measure.pareto import pareto_front
+
 
 @dataclass(frozen=True)
 class Scoring:
@@ -57,24 +59,8 @@ class TrialRecord:
     config: dict[str, Any] = field(default_factory=dict)  # the reference JSON of the config
 
 
-def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """``a`` is at least as good as ``b`` on both objectives (maximised) and better on one."""
-    return a[0] >= b[0] and a[1] >= b[1] and (a[0] > b[0] or a[1] > b[1])
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the non-dominated points, by decreasing first objective (ties: all kept)."""
-    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
-    front: list[int] = []
-    best_second = -math.inf
-    for i in order:
-        if points[i][1] > best_second or (front and points[i] == points[front[-1]]):
-            front.append(i)
-            best_second = max(best_second, points[i][1])
-    return front
-
-
 def front_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The records no other beats on both accuracy and compression, in their given order."""
     return [records[i] for i in pareto_front([(r.accuracy, r.compression) for r in records])]
 
 
