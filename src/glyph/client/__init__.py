@@ -4,7 +4,9 @@ Who uses it: the VLM and text-baseline readers (``glyph.readers``), the gateway'
 (``glyph.serve``), the search's LLM proposer (``glyph.search``), and whatever next asks a chat
 model over HTTP (a trainer's LLM judge, a benchmark's ``--base-url`` streaming mode). None of
 those is a reader, so the client lives beside the capability packages, below all of them:
-it imports nothing from ``glyph`` outside this package.
+it imports nothing from ``glyph`` outside this package. The names below are imported on first
+use (PEP 562), so a module that needs only :class:`Usage` (every reader's answer has one)
+does not load httpx.
 
 What is here, one module each:
 
@@ -20,35 +22,51 @@ What is here, one module each:
 * :mod:`.sync`: :func:`run_sync`, the bridge from blocking code.
 """
 
-from glyph.client.client import OpenAIClient, make_client
-from glyph.client.completion import Completion, Usage, parse_completion
-from glyph.client.content import capped_size, chat_messages, image_data_url, image_part
-from glyph.client.errors import (
-    UpstreamConnectionError,
-    UpstreamError,
-    UpstreamHTTPError,
-    UpstreamTimeoutError,
-)
-from glyph.client.settings import HttpSettings, normalize_base_url
-from glyph.client.streaming import StreamedCompletion
-from glyph.client.sync import run_sync
+from __future__ import annotations
 
-__all__ = [
-    "Completion",
-    "HttpSettings",
-    "OpenAIClient",
-    "StreamedCompletion",
-    "UpstreamConnectionError",
-    "UpstreamError",
-    "UpstreamHTTPError",
-    "UpstreamTimeoutError",
-    "Usage",
-    "capped_size",
-    "chat_messages",
-    "image_data_url",
-    "image_part",
-    "make_client",
-    "normalize_base_url",
-    "parse_completion",
-    "run_sync",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from glyph.client.client import OpenAIClient, make_client
+    from glyph.client.completion import Completion, Usage, parse_completion
+    from glyph.client.content import capped_size, chat_messages, image_data_url, image_part
+    from glyph.client.errors import UpstreamConnectionError, UpstreamError, UpstreamHTTPError, UpstreamTimeoutError
+    from glyph.client.settings import HttpSettings, normalize_base_url
+    from glyph.client.streaming import StreamedCompletion
+    from glyph.client.sync import run_sync
+
+_EXPORTS = {
+    "OpenAIClient": "glyph.client.client",
+    "make_client": "glyph.client.client",
+    "Completion": "glyph.client.completion",
+    "Usage": "glyph.client.completion",
+    "parse_completion": "glyph.client.completion",
+    "capped_size": "glyph.client.content",
+    "chat_messages": "glyph.client.content",
+    "image_data_url": "glyph.client.content",
+    "image_part": "glyph.client.content",
+    "UpstreamConnectionError": "glyph.client.errors",
+    "UpstreamError": "glyph.client.errors",
+    "UpstreamHTTPError": "glyph.client.errors",
+    "UpstreamTimeoutError": "glyph.client.errors",
+    "HttpSettings": "glyph.client.settings",
+    "normalize_base_url": "glyph.client.settings",
+    "StreamedCompletion": "glyph.client.streaming",
+    "run_sync": "glyph.client.sync",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'glyph.client' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -8,8 +8,10 @@ that server should return (a client's 4xx passes through; the server's failures 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # only annotations: importing the errors must not load the HTTP stack
+    import httpx
 
 
 class UpstreamError(RuntimeError):
