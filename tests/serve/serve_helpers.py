@@ -4,24 +4,22 @@ Tiny models: :func:`glyph.readers.tiny.save_tiny_vlm` with its test sizes and wo
 tokenizer (the real architectures from small configs, the real image processors with the
 released settings, chat templates modelled on each family's), built once per session.
 
-Servers: any ASGI app on a pre-bound ``127.0.0.1`` socket, uvicorn in a daemon thread.
+Servers: :mod:`loopback` (torch-free, re-exported here) and the gateway on a tiny model.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import Request
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+
+from loopback import FakeUpstream, completion, decode_data_url, json_response, serve_app  # noqa: F401
 
 from glyph.readers.tiny import TEMPLATES, image_processor, save_tiny_vlm
 
@@ -50,52 +48,6 @@ def processor_image_tokens(arch: str, images: list[Any]) -> list[int]:
     proc = image_processor(arch)
     grids = proc(images, return_tensors="pt")["image_grid_thw"]
     return [int(g.prod()) // proc.merge_size**2 for g in grids]
-
-
-# ------------------------------------------------------------------------------------ servers
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def completion(
-    content: str, prompt_tokens: int = 11, completion_tokens: int = 3, model: str = "fake"
-) -> dict[str, Any]:
-    """A minimal ``chat.completion`` body, as an upstream would send it."""
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
 
 
 # ------------------------------------------------------------------------------------ fixtures
@@ -150,72 +102,6 @@ def glm_gateway(glm_reader: Any, tiny_glm: Path) -> Iterator[str]:
     """One gateway on the tiny GLM model for the whole session (default settings)."""
     with local_gateway(glm_reader, tiny_glm) as url:
         yield url
-
-
-class FakeUpstream:
-    """A scripted OpenAI-compatible server on loopback that records what it receives.
-
-    ``respond(body, n)`` (sync or async; ``n`` counts chat calls from 1) returns a Starlette
-    response. ``/v1/models`` lists ``model``. ``max_in_flight`` is the peak of concurrent chat calls.
-    """
-
-    def __init__(self, respond: Any, model: str = "fake-vlm") -> None:
-        import asyncio
-        import inspect
-
-        from fastapi import FastAPI
-
-        self.requests: list[dict[str, Any]] = []
-        self.headers: list[dict[str, str]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.app = FastAPI()
-
-        @self.app.get("/v1/models")
-        async def models() -> dict[str, Any]:
-            return {"object": "list", "data": [{"id": model, "object": "model"}]}
-
-        @self.app.post("/v1/chat/completions")
-        async def chat(request: Request) -> Any:
-            body = await request.json()
-            self.requests.append(body)
-            self.headers.append(dict(request.headers))
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            try:
-                result = respond(body, len(self.requests))
-                if inspect.isawaitable(result):
-                    result = await result
-                await asyncio.sleep(0)
-                return result
-            finally:
-                self.in_flight -= 1
-
-    @property
-    def calls(self) -> int:
-        return len(self.requests)
-
-    @contextmanager
-    def running(self) -> Iterator[str]:
-        with serve_app(self.app) as url:
-            yield url
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def decode_data_url(url: str) -> Any:
-    """The image inside a ``data:image/png;base64,`` URL (test-side decoding)."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    assert url.startswith("data:image/png;base64,"), url[:40]
-    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
 
 
 def expected_prompt_tokens(arch: str, tokenizer: Any, messages: list[dict[str, Any]]) -> int:
