@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from glyph.client import make_client, run_sync
 from glyph.search.selection import Scoring, TrialRecord, front_records, rank
 from glyph.search.space import SearchSpace
 
@@ -56,6 +55,8 @@ class LLMProposer:
     """Builds the prompt, calls the endpoint, and returns the raw proposals (dicts) it finds."""
 
     def __init__(self, settings: LLMSettings, api_key: str | None = None, history_size: int = 30) -> None:
+        from glyph.client import make_client  # the HTTP stack loads only when a search asks an LLM
+
         self.settings = settings
         self.client = make_client(settings.url, api_key=api_key, api_key_env=API_KEY_ENV,
                                   timeout=settings.timeout, max_retries=settings.max_retries, concurrency=1)
@@ -76,6 +77,8 @@ class LLMProposer:
     # ------------------------------------------------------------------ call
     def complete(self, messages: list[dict[str, str]]) -> str:
         """The assistant's reply text (raises glyph.client.UpstreamError after retries)."""
+        from glyph.client import run_sync
+
         payload: dict[str, Any] = {"messages": messages, "max_tokens": self.settings.max_tokens,
                                    "temperature": self.settings.temperature}
         if self.settings.model:
