@@ -190,6 +190,38 @@ def test_packages_depend_one_way() -> None:
     assert not found, "packages import each other:\n" + "\n".join(" -> ".join(c) for c in found)
 
 
+#: The one-way flow, bottom to top (docs/architecture.md): a package imports only packages of a
+#: lower layer. ``glyph.train`` (trainers, data builders, rewards) sits beside search and serve.
+LAYERS = {
+    "glyph": 0,
+    "glyph.render": 0,
+    "glyph.tokens": 0,
+    "glyph.client": 0,
+    "glyph.registry": 0,
+    "glyph.data": 1,
+    "glyph.readers": 1,
+    "glyph.measure": 2,
+    "glyph.eval": 3,
+    "glyph.search": 4,
+    "glyph.serve": 4,
+    "glyph.train": 4,
+    "glyph.cli": 5,
+}
+
+
+def test_every_package_imports_only_lower_layers() -> None:
+    packages = {package_of(m) for m in modules()}
+    unplaced = sorted(packages - set(LAYERS))
+    assert not unplaced, f"packages without a layer (add them to LAYERS and docs/architecture.md): {unplaced}"
+    upward = sorted(
+        f"{package_of(m)} (layer {LAYERS[package_of(m)]}) imports {package_of(t)} (layer {LAYERS[package_of(t)]}) in {m}"
+        for m, targets in graph().items()
+        for t in targets
+        if package_of(t) != package_of(m) and LAYERS[package_of(t)] >= LAYERS[package_of(m)]
+    )
+    assert not upward, "imports against the flow:\n" + "\n".join(upward)
+
+
 def test_the_client_imports_no_other_glyph_package() -> None:
     outside = {t for m, ts in graph().items() if m.startswith("glyph.client") for t in ts}
     assert {t for t in outside if not t.startswith("glyph.client")} == set()

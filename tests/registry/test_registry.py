@@ -222,3 +222,15 @@ def test_evaluators_come_from_the_same_registry() -> None:
     assert synthetic.name == "synthetic" and synthetic.describe() == {"name": "synthetic", "options": {"legible_px": 5.0}}
     with pytest.raises(ValueError, match=r"unknown evaluator 'ocr-fidelty' \(did you mean 'ocr-fidelity'\?\)"):
         get_evaluator("ocr-fidelty")
+
+
+def test_glyph_readers_lists_the_registry() -> None:
+    from typer.testing import CliRunner
+
+    from glyph.cli import app
+
+    result = CliRunner().invoke(app, ["readers"])
+    assert result.exit_code == 0, result.output
+    for name in ("ocr", "openai", "oracle", "tesseract", "text", "transformers"):
+        assert name in result.output
+    assert "PP-OCRv4" in result.output and "-extract" in result.output

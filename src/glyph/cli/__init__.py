@@ -9,7 +9,7 @@ from importlib import import_module
 
 from glyph.cli.common import app
 
-for _module in ("render", "measure", "ask", "serve", "eval", "search"):
+for _module in ("render", "measure", "ask", "readers", "serve", "eval", "search"):
     import_module(f"glyph.cli.{_module}")
 
 __all__ = ["app", "main"]
