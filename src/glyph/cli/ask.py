@@ -153,8 +153,8 @@ def ask(
     max_retries: Annotated[int, typer.Option(help="Retries on 429/5xx/refused connections.")] = 3,
 ) -> None:
     """Ask a VLM about a document it reads as rendered pages; print the answer and the token bill."""
-    from glyph.readers import ReaderUnavailableError, get_reader
     from glyph.client import UpstreamError
+    from glyph.readers import ReaderUnavailableError, get_reader
     from glyph.tokens import TokenizerUnavailableError, get_tokenizer, get_vlm_rule
 
     if backend not in ("openai", "transformers"):

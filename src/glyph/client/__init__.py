@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     from glyph.client.client import OpenAIClient, make_client
     from glyph.client.completion import Completion, Usage, parse_completion
     from glyph.client.content import capped_size, chat_messages, image_data_url, image_part
-    from glyph.client.errors import UpstreamConnectionError, UpstreamError, UpstreamHTTPError, UpstreamTimeoutError
+    from glyph.client.errors import (
+        UpstreamConnectionError,
+        UpstreamError,
+        UpstreamHTTPError,
+        UpstreamTimeoutError,
+    )
     from glyph.client.settings import HttpSettings, normalize_base_url
     from glyph.client.streaming import StreamedCompletion
     from glyph.client.sync import run_sync
@@ -55,7 +60,25 @@ _EXPORTS = {
     "StreamedCompletion": "glyph.client.streaming",
     "run_sync": "glyph.client.sync",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Completion",
+    "HttpSettings",
+    "OpenAIClient",
+    "StreamedCompletion",
+    "UpstreamConnectionError",
+    "UpstreamError",
+    "UpstreamHTTPError",
+    "UpstreamTimeoutError",
+    "Usage",
+    "capped_size",
+    "chat_messages",
+    "image_data_url",
+    "image_part",
+    "make_client",
+    "normalize_base_url",
+    "parse_completion",
+    "run_sync",
+]
 
 
 def __getattr__(name: str) -> Any:
