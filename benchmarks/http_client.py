@@ -59,10 +59,16 @@ def build_server() -> Any:
     peak: dict[str, int] = defaultdict(int)
 
     def completion(content: str) -> dict[str, Any]:
-        return {"id": "c", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
+        return {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+        }
 
     @app.get("/stats/{scenario}/{run}")
     async def stats(scenario: str, run: str) -> dict[str, int]:
@@ -76,7 +82,9 @@ def build_server() -> Any:
         calls[key] += 1
         n = calls[key]
         if scenario == "retry_after" and n <= 2:
-            return JSONResponse({"error": {"message": "rate limited", "type": "rate_limit"}}, 429, {"Retry-After": "1"})
+            return JSONResponse(
+                {"error": {"message": "rate limited", "type": "rate_limit"}}, 429, {"Retry-After": "1"}
+            )
         if scenario == "backoff_5xx" and n <= 2:
             return JSONResponse({"error": {"message": "overloaded"}}, 503)
         if scenario == "bad_request":
@@ -95,15 +103,30 @@ def build_server() -> Any:
             finally:
                 live[key] -= 1
         if scenario == "stream":
+
             async def events() -> Any:
                 for i in range(STREAM_CHUNKS):
                     await asyncio.sleep(STREAM_GAP)
-                    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                             "choices": [{"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": None}]}
+                    chunk = {
+                        "id": "c",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": "m",
+                        "choices": [{"index": 0, "delta": {"content": f"t{i} "}, "finish_reason": None}],
+                    }
                     yield f"data: {json.dumps(chunk)}\n\n"
-                usage = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [],
-                         "usage": {"prompt_tokens": 11, "completion_tokens": STREAM_CHUNKS,
-                                   "total_tokens": 11 + STREAM_CHUNKS}}
+                usage = {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 11,
+                        "completion_tokens": STREAM_CHUNKS,
+                        "total_tokens": 11 + STREAM_CHUNKS,
+                    },
+                }
                 yield f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n"
 
             return StreamingResponse(events(), media_type="text/event-stream")
@@ -131,11 +154,18 @@ PAYLOAD = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_t
 class Ours:
     label = "glyph.client"
 
-    def __init__(self, base: str, *, max_retries: int = 2, timeout: float = 300.0, concurrency: int = 8) -> None:
+    def __init__(
+        self, base: str, *, max_retries: int = 2, timeout: float = 300.0, concurrency: int = 8
+    ) -> None:
         from glyph.client import make_client
 
-        self.client = make_client(base + "/v1", max_retries=max_retries, timeout=timeout, concurrency=concurrency,
-                                  backoff_initial=0.5)
+        self.client = make_client(
+            base + "/v1",
+            max_retries=max_retries,
+            timeout=timeout,
+            concurrency=concurrency,
+            backoff_initial=0.5,
+        )
 
     async def complete(self, payload: dict[str, Any] | None = None) -> str:
         return (await self.client.complete(payload or PAYLOAD)).text
@@ -156,12 +186,15 @@ class Ours:
 class SDK:
     label = "openai SDK"
 
-    def __init__(self, base: str, *, max_retries: int = 2, timeout: float = 300.0, concurrency: int = 8) -> None:
+    def __init__(
+        self, base: str, *, max_retries: int = 2, timeout: float = 300.0, concurrency: int = 8
+    ) -> None:
         import openai
 
         # the SDK has no concurrency bound of its own: ``concurrency`` is ignored, as a user's would be
-        self.client = openai.AsyncOpenAI(base_url=base + "/v1", api_key="unused", max_retries=max_retries,
-                                         timeout=timeout)
+        self.client = openai.AsyncOpenAI(
+            base_url=base + "/v1", api_key="unused", max_retries=max_retries, timeout=timeout
+        )
 
     async def complete(self, payload: dict[str, Any] | None = None) -> str:
         response = await self.client.chat.completions.create(**(payload or PAYLOAD))
@@ -170,8 +203,9 @@ class SDK:
     async def stream(self) -> tuple[float | None, str, int | None]:
         start = time.perf_counter()
         first, text, tokens = None, [], None
-        stream = await self.client.chat.completions.create(**PAYLOAD, stream=True,
-                                                           stream_options={"include_usage": True})
+        stream = await self.client.chat.completions.create(
+            **PAYLOAD, stream=True, stream_options={"include_usage": True}
+        )
         async for chunk in stream:
             if chunk.usage is not None:
                 tokens = chunk.usage.completion_tokens
@@ -218,7 +252,9 @@ def _run_id(cls: Any) -> str:
     return f"{cls.label.split()[0].replace('.', '-')}-{time.monotonic_ns()}"
 
 
-async def _call(cls: Any, server: str, scenario: str, **settings: Any) -> tuple[str | None, str | None, float, int]:
+async def _call(
+    cls: Any, server: str, scenario: str, **settings: Any
+) -> tuple[str | None, str | None, float, int]:
     run = _run_id(cls)
     client = cls(f"{server}/{scenario}/{run}", **settings)
     start = time.perf_counter()
@@ -236,7 +272,9 @@ async def _call(cls: Any, server: str, scenario: str, **settings: Any) -> tuple[
 def scenarios() -> list[Scenario]:
     async def retry_after(cls: Any, server: str, _: str) -> Outcome:
         text, error, s, n = await _call(cls, server, "retry_after", max_retries=3)
-        return Outcome(text == "ok" and n == 3 and s >= 2.0, f"{text or error}, {n} attempts, {s:.2f} s", s, n)
+        return Outcome(
+            text == "ok" and n == 3 and s >= 2.0, f"{text or error}, {n} attempts, {s:.2f} s", s, n
+        )
 
     async def backoff_5xx(cls: Any, server: str, _: str) -> Outcome:
         text, error, s, n = await _call(cls, server, "backoff_5xx", max_retries=3)
@@ -279,8 +317,13 @@ def scenarios() -> list[Scenario]:
         s = time.perf_counter() - start
         stats = await _stats(server, "concurrency", run)
         ok = texts == ["ok"] * 16 and stats["peak"] == 4
-        return Outcome(ok, f"peak {stats['peak']} in flight (bound 4), {s:.2f} s", s, stats["calls"],
-                       {"peak": stats["peak"]})
+        return Outcome(
+            ok,
+            f"peak {stats['peak']} in flight (bound 4), {s:.2f} s",
+            s,
+            stats["calls"],
+            {"peak": stats["peak"]},
+        )
 
     async def stream(cls: Any, server: str, _: str) -> Outcome:
         want = "".join(f"t{i} " for i in range(STREAM_CHUNKS))
@@ -298,8 +341,12 @@ def scenarios() -> list[Scenario]:
             intact = intact and text == want and tokens == STREAM_CHUNKS
         ttft, s = statistics.median(ttfts), statistics.median(seconds)
         ok = intact and ttft < 3 * STREAM_GAP + 0.1
-        return Outcome(ok, f"median TTFT {ttft * 1000:.0f} ms, {s:.2f} s, text and usage {'intact' if intact else 'WRONG'}",
-                       s, extra={"ttft": ttft, "ttfts": ttfts})
+        return Outcome(
+            ok,
+            f"median TTFT {ttft * 1000:.0f} ms, {s:.2f} s, text and usage {'intact' if intact else 'WRONG'}",
+            s,
+            extra={"ttft": ttft, "ttfts": ttfts},
+        )
 
     async def passthrough(cls: Any, server: str, _: str) -> Outcome:
         run = _run_id(cls)
@@ -318,13 +365,18 @@ def scenarios() -> list[Scenario]:
         Scenario("429 + Retry-After: 1 (twice)", "waits >= 2 s, 3 attempts, answer", retry_after),
         Scenario("503, no Retry-After (twice)", "retried with backoff, 3 attempts, answer", backoff_5xx),
         Scenario("400 OpenAI error body", "1 attempt; message and code surfaced", bad_request),
-        Scenario("500 {\"detail\": ...} (FastAPI)", "the server's message surfaced", fastapi_error),
+        Scenario('500 {"detail": ...} (FastAPI)', "the server's message surfaced", fastapi_error),
         Scenario("read timeout 0.5 s (server takes 3 s)", "raised within ~0.5 s, not retried", read_timeout),
         Scenario("connection refused", "retried, then a connection error", refused),
         Scenario("16 requests, concurrency 4, 0.2 s each", "at most 4 in flight at the server", concurrency),
-        Scenario(f"stream: {STREAM_CHUNKS} chunks, {STREAM_GAP * 1000:.0f} ms apart", "TTFT ~ one gap, text and usage intact",
-                 stream),
-        Scenario("gateway body with extra fields", "sent as given (glyph, chat_template_kwargs)", passthrough),
+        Scenario(
+            f"stream: {STREAM_CHUNKS} chunks, {STREAM_GAP * 1000:.0f} ms apart",
+            "TTFT ~ one gap, text and usage intact",
+            stream,
+        ),
+        Scenario(
+            "gateway body with extra fields", "sent as given (glyph, chat_template_kwargs)", passthrough
+        ),
     ]
 
 
@@ -357,9 +409,13 @@ async def overhead(cls: Any, server: str, calls: int, in_flight: int) -> dict[st
         finally:
             await once.close()
     fresh_wall = time.perf_counter() - start
-    return {"ms_per_call": 1000 * seq_wall / calls, "cpu_s_per_1000_sequential": 1000 * seq_cpu / calls,
-            "requests_per_s_concurrent": calls / par_wall, "cpu_s_per_1000_concurrent": 1000 * par_cpu / calls,
-            "ms_per_call_new_client": 1000 * fresh_wall / fresh}
+    return {
+        "ms_per_call": 1000 * seq_wall / calls,
+        "cpu_s_per_1000_sequential": 1000 * seq_cpu / calls,
+        "requests_per_s_concurrent": calls / par_wall,
+        "cpu_s_per_1000_concurrent": 1000 * par_cpu / calls,
+        "ms_per_call_new_client": 1000 * fresh_wall / fresh,
+    }
 
 
 def import_seconds(statement: str, repeat: int = 5) -> float:
@@ -383,7 +439,10 @@ async def measure(server: str, dead: str, calls: int) -> dict[str, Any]:
         for cls in (Ours, SDK):
             row[cls.label] = asdict(await sc.run(cls, server, dead))
         out["scenarios"].append(row)
-        print(f"{sc.name}: " + " | ".join(f"{c.label}: {'ok' if row[c.label]['ok'] else 'NO'}" for c in (Ours, SDK)))
+        print(
+            f"{sc.name}: "
+            + " | ".join(f"{c.label}: {'ok' if row[c.label]['ok'] else 'NO'}" for c in (Ours, SDK))
+        )
     rounds: dict[str, list[dict[str, float]]] = {Ours.label: [], SDK.label: []}
     for _ in range(ROUNDS):  # alternate, so load changes on a shared machine hit both alike
         for cls in (Ours, SDK):
@@ -414,7 +473,9 @@ def write(results: dict[str, Any], path: Path) -> None:
             o = row[label]
             cells.append(("✓ " if o["ok"] else "✗ ") + o["detail"].replace("|", "/")[:160])
         lines.append(f"| {row['scenario']} | {row['requirement']} | {cells[0]} | {cells[1]} |")
-    misses = [r["scenario"] for r in results["scenarios"] if r["glyph.client"]["ok"] and not r["openai SDK"]["ok"]]
+    misses = [
+        r["scenario"] for r in results["scenarios"] if r["glyph.client"]["ok"] and not r["openai SDK"]["ok"]
+    ]
     own = [r["scenario"] for r in results["scenarios"] if not r["glyph.client"]["ok"]]
     lines += [
         "",
@@ -455,7 +516,9 @@ def write(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=200, help="calls per round and client for the cost figures")
+    parser.add_argument(
+        "--calls", type=int, default=200, help="calls per round and client for the cost figures"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "http_client.md")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: run the server on this port
     args = parser.parse_args()
@@ -498,9 +561,13 @@ def main() -> None:
         machine=f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         uptime_before=uptime_before,
         uptime_after=subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip(),
-        versions={"httpx": httpx.__version__, "httpx2": getattr(httpx2, "__version__", "?"),
-                  "httpx_sse": httpx_sse.__version__, "openai": openai.__version__,
-                  "tenacity": getattr(tenacity, "__version__", "9")},
+        versions={
+            "httpx": httpx.__version__,
+            "httpx2": getattr(httpx2, "__version__", "?"),
+            "httpx_sse": httpx_sse.__version__,
+            "openai": openai.__version__,
+            "tenacity": getattr(tenacity, "__version__", "9"),
+        },
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -72,7 +72,9 @@ class Registry(Generic[T]):
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ filling the table
-    def register(self, name: str, target: str | Callable[..., T], help: str, *, origin: str = "registered") -> None:
+    def register(
+        self, name: str, target: str | Callable[..., T], help: str, *, origin: str = "registered"
+    ) -> None:
         """Make ``name`` buildable: ``target`` is a factory (a class or function) or ``"module:attr"``."""
         if not isinstance(name, str) or not name.strip() or name != name.strip() or " " in name:
             raise ValueError(f"{self.kind} name must be a non-empty word, got {name!r}")
@@ -82,8 +84,10 @@ class Registry(Generic[T]):
                     f"{self.kind} {name!r}: target must be 'package.module:attribute', got {target!r}"
                 )
         elif not callable(target):
-            raise TypeError(f"{self.kind} {name!r}: target must be callable or a 'module:attr' string, "
-                            f"got {type(target).__name__}")
+            raise TypeError(
+                f"{self.kind} {name!r}: target must be callable or a 'module:attr' string, "
+                f"got {type(target).__name__}"
+            )
         with self._lock:
             self._entries[name] = Entry(name, target, " ".join(str(help).split()), origin)
             self._loaded.pop(name, None)
@@ -101,7 +105,9 @@ class Registry(Generic[T]):
                 continue  # explicit and built-in names win
             dist = ep.dist.name if ep.dist is not None else "an installed package"
             try:
-                self.register(ep.name, ep.value, f"plugin from {dist} ({ep.value})", origin=f"entry point {dist}")
+                self.register(
+                    ep.name, ep.value, f"plugin from {dist} ({ep.value})", origin=f"entry point {dist}"
+                )
             except (ValueError, TypeError):
                 continue  # a malformed entry point of someone else's package must not break ours
 

@@ -171,7 +171,13 @@ def test_the_walker_sees_function_level_and_relative_imports() -> None:
     assert "glyph.readers.local_hf" in graph()["glyph.serve.backends"]
     assert "glyph.readers" in graph()["glyph.serve.backends"]  # ...which runs glyph/readers/__init__
     # the cycle finder finds and names what it should
-    toy = {"a": frozenset({"b"}), "b": frozenset({"c"}), "c": frozenset({"a"}), "d": frozenset({"d"}), "e": frozenset()}
+    toy = {
+        "a": frozenset({"b"}),
+        "b": frozenset({"c"}),
+        "c": frozenset({"a"}),
+        "d": frozenset({"d"}),
+        "e": frozenset(),
+    }
     assert cycles(toy) == [["a", "b", "c", "a"], ["d", "d"]]
 
 
@@ -238,8 +244,14 @@ def _reach(module: str) -> set[str]:
 
 def test_serve_and_search_get_http_from_glyph_client_not_from_readers() -> None:
     # the readers modules whose import runs the HTTP client: the endpoint readers
-    http_readers = {m for m in modules() if m.startswith("glyph.readers") and "glyph.client.client" in _reach(m)}
-    assert {"glyph.readers.endpoint", "glyph.readers.openai_http", "glyph.readers.text_baseline"} <= http_readers
+    http_readers = {
+        m for m in modules() if m.startswith("glyph.readers") and "glyph.client.client" in _reach(m)
+    }
+    assert {
+        "glyph.readers.endpoint",
+        "glyph.readers.openai_http",
+        "glyph.readers.text_baseline",
+    } <= http_readers
     assert "glyph.readers" not in http_readers and "glyph.readers.base" not in http_readers
     users = [m for m in modules() if m.startswith(("glyph.serve", "glyph.search"))]
     wrong = []

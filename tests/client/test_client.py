@@ -30,15 +30,26 @@ from glyph.client import (
 FAST = {"backoff_initial": 0.01}
 
 
-def chunk(content: str | None = None, reasoning: str | None = None, finish: str | None = None) -> dict[str, Any]:
+def chunk(
+    content: str | None = None, reasoning: str | None = None, finish: str | None = None
+) -> dict[str, Any]:
     delta = {k: v for k, v in (("content", content), ("reasoning_content", reasoning)) if v is not None}
-    return {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def usage_chunk(prompt: int, completion_tokens: int) -> dict[str, Any]:
-    return {"object": "chat.completion.chunk", "choices": [],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt + completion_tokens}}
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt + completion_tokens,
+        },
+    }
 
 
 def call(client: OpenAIClient, coro: Any) -> Any:
@@ -85,7 +96,11 @@ def test_complete_parses_text_usage_reasoning_and_first_model() -> None:
         model, answer = call(client, go)
     assert model == "glyph" and fake.requests[0]["model"] == "glyph" and fake.requests[0]["stream"] is False
     assert (answer.text, answer.reasoning, answer.finish_reason) == ("the answer", "thinking first", "stop")
-    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.usage.total_tokens) == (50, 7, 57)
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens, answer.usage.total_tokens) == (
+        50,
+        7,
+        57,
+    )
     assert answer.seconds > 0 and answer.raw == body
 
 
@@ -103,11 +118,16 @@ def test_retry_after_is_waited_for_and_capped() -> None:
     assert answer.text == "ok" and fake.calls == 3
     assert waited >= 0.8  # two Retry-After waits of 0.4 s, not the 0.01 s backoff
 
-    capped = FakeUpstream(lambda b, n: json_response({"error": {"message": "later"}}, 503, {"Retry-After": "60"}))
+    capped = FakeUpstream(
+        lambda b, n: json_response({"error": {"message": "later"}}, 503, {"Retry-After": "60"})
+    )
     with capped.running() as url:
         start = time.perf_counter()
         with pytest.raises(UpstreamHTTPError, match="later") as info:
-            call(make_client(url, max_retries=1, backoff_max=0.3, **FAST), lambda c: c.complete({"messages": []}))
+            call(
+                make_client(url, max_retries=1, backoff_max=0.3, **FAST),
+                lambda c: c.complete({"messages": []}),
+            )
         assert time.perf_counter() - start < 3.0  # 60 s asked, 0.3 s allowed
     assert capped.calls == 2 and info.value.status == 502 and info.value.upstream_status == 503
 
@@ -138,14 +158,27 @@ def test_a_retry_gives_its_slot_back_while_it_waits() -> None:
 
 # ------------------------------------------------------------------------ streams
 def test_stream_complete_gives_text_usage_and_timings() -> None:
-    sent = [chunk(reasoning="hmm"), chunk("Hel"), chunk("lo"), chunk("!", finish="stop"), usage_chunk(900, 40)]
+    sent = [
+        chunk(reasoning="hmm"),
+        chunk("Hel"),
+        chunk("lo"),
+        chunk("!", finish="stop"),
+        usage_chunk(900, 40),
+    ]
     fake = FakeUpstream(lambda body, n: sse_response(sent, delay=0.15))
     with fake.running() as url:
         result = call(make_client(url), lambda c: c.stream_complete({"messages": []}))
     assert isinstance(result, StreamedCompletion)
-    assert (result.text, result.reasoning, result.finish_reason, result.chunks) == ("Hello!", "hmm", "stop", 4)
+    assert (result.text, result.reasoning, result.finish_reason, result.chunks) == (
+        "Hello!",
+        "hmm",
+        "stop",
+        4,
+    )
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (900, 40)
-    assert fake.requests[0]["stream"] is True and fake.requests[0]["stream_options"] == {"include_usage": True}
+    assert fake.requests[0]["stream"] is True and fake.requests[0]["stream_options"] == {
+        "include_usage": True
+    }
     # the first (reasoning) delta came after one 0.15 s delay; the stream ended after five
     assert 0.14 <= result.ttft < 0.6 and result.seconds >= 0.74 and result.seconds - result.ttft >= 0.59
     assert result.tpot == pytest.approx((result.seconds - result.ttft) / 39)
@@ -158,7 +191,11 @@ def test_stream_without_usage_leaves_token_rates_unknown() -> None:
     with fake.running() as url:
         result = call(make_client(url), lambda c: c.stream_complete({"messages": []}, include_usage=False))
     assert result.text == "ab" and "stream_options" not in fake.requests[0]
-    assert result.usage.completion_tokens is None and result.tpot is None and result.output_tokens_per_second is None
+    assert (
+        result.usage.completion_tokens is None
+        and result.tpot is None
+        and result.output_tokens_per_second is None
+    )
 
 
 def test_stream_errors_carry_the_servers_message() -> None:
@@ -172,7 +209,10 @@ def test_stream_errors_carry_the_servers_message() -> None:
         call(make_client(url), lambda c: c.stream_complete({"messages": []}))
 
     no_stream = FakeUpstream(lambda body, n: json_response(completion("not a stream")))
-    with no_stream.running() as url, pytest.raises(UpstreamError, match="did not answer with an event stream"):
+    with (
+        no_stream.running() as url,
+        pytest.raises(UpstreamError, match="did not answer with an event stream"),
+    ):
         call(make_client(url), lambda c: c.stream_complete({"messages": []}))
 
     refused = FakeUpstream(lambda body, n: json_response({"detail": "model not loaded"}, 503))
@@ -227,7 +267,14 @@ def test_raw_stream_lines_are_relayed_as_sent() -> None:
         lines = call(make_client(url), go)
     import json
 
-    assert lines == [f"data: {json.dumps(sent[0])}", "", f"data: {json.dumps(sent[1])}", "", "data: [DONE]", ""]
+    assert lines == [
+        f"data: {json.dumps(sent[0])}",
+        "",
+        f"data: {json.dumps(sent[1])}",
+        "",
+        "data: [DONE]",
+        "",
+    ]
 
 
 def test_run_sync_works_inside_a_running_loop() -> None:

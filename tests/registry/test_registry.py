@@ -26,14 +26,16 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 def run_python(code: str) -> str:
     env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
 def test_listing_imports_no_reader_and_no_evaluator() -> None:
-    out = run_python(textwrap.dedent("""
+    out = run_python(
+        textwrap.dedent("""
         import sys
         from glyph.readers import reader_names
         from glyph.search.evaluators import evaluator_names
@@ -41,7 +43,8 @@ def test_listing_imports_no_reader_and_no_evaluator() -> None:
         heavy = ["glyph.readers.ocr", "glyph.readers.local_hf", "glyph.readers.openai_http", "httpx",
                  "onnxruntime", "torch", "glyph.search.evaluators.fidelity", "glyph.search.evaluators.ruler"]
         print(sorted(names), sorted(evaluators), [m for m in heavy if m in sys.modules])
-    """))
+    """)
+    )
     assert out == (
         "['ocr', 'openai', 'oracle', 'rapidocr-page', 'tesseract', 'text', 'transformers'] "
         "['ocr-fidelity', 'ocr-ruler', 'synthetic', 'vlm-ruler'] []"
@@ -49,15 +52,20 @@ def test_listing_imports_no_reader_and_no_evaluator() -> None:
 
 
 def test_a_reader_is_imported_on_first_use_and_unknown_names_are_refused() -> None:
-    out = run_python(textwrap.dedent("""
+    out = run_python(
+        textwrap.dedent("""
         import sys
         from glyph.readers import get_reader
         before = "glyph.readers.oracle" in sys.modules
         reader = get_reader("oracle")
         print(before, type(reader).__module__, "glyph.readers.ocr" in sys.modules)
-    """))
+    """)
+    )
     assert out == "False glyph.readers.oracle False"
-    with pytest.raises(ValueError, match=r"unknown reader 'orcle' \(did you mean 'oracle'\?\); known readers: .*ocr, openai, oracle"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown reader 'orcle' \(did you mean 'oracle'\?\); known readers: .*ocr, openai, oracle",
+    ):
         get_reader("orcle")
 
 
@@ -66,7 +74,8 @@ def test_a_reader_is_imported_on_first_use_and_unknown_names_are_refused() -> No
 def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A package ``glyph_test_plugin`` with one reader, and an installed distribution declaring it
     as an entry point of the ``glyph.test_readers`` group."""
-    (tmp_path / "glyph_test_plugin.py").write_text(textwrap.dedent("""
+    (tmp_path / "glyph_test_plugin.py").write_text(
+        textwrap.dedent("""
         from glyph.readers import Reader
 
         class ShoutReader(Reader):
@@ -80,7 +89,8 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
         def not_a_reader():
             return 42
-    """))
+    """)
+    )
     dist = tmp_path / "glyph_test_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: glyph-test-plugin\nVersion: 1.0\n")
@@ -94,8 +104,9 @@ def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_third_parties_register_a_string_a_factory_or_an_entry_point(plugin_dir: Path) -> None:
-    registry: Registry[Reader] = Registry("reader", base=Reader, unavailable=ReaderUnavailableError,
-                                          group="glyph.test_readers")
+    registry: Registry[Reader] = Registry(
+        "reader", base=Reader, unavailable=ReaderUnavailableError, group="glyph.test_readers"
+    )
     registry.builtin("ocr", "glyph.readers.ocr:LineOCRReader", "the built-in one")
     registry.register("by-string", "glyph_test_plugin:ShoutReader", "registered as a string")
     assert "glyph_test_plugin" not in sys.modules  # nothing imported by registering or listing
@@ -114,15 +125,20 @@ def test_third_parties_register_a_string_a_factory_or_an_entry_point(plugin_dir:
 
 def test_bad_registrations_and_targets_fail_with_the_name(plugin_dir: Path) -> None:
     registry: Registry[Reader] = Registry("reader", base=Reader, unavailable=ReaderUnavailableError)
-    with pytest.raises(ValueError, match=r"reader 'x': target must be 'package.module:attribute', got 'nope'"):
+    with pytest.raises(
+        ValueError, match=r"reader 'x': target must be 'package.module:attribute', got 'nope'"
+    ):
         registry.register("x", "nope", "")
     with pytest.raises(TypeError, match="target must be callable"):
         registry.register("x", 42, "")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="name must be a non-empty word"):
         registry.register("two words", "a:b", "")
     registry.register("missing-module", "glyph_no_such_module.sub:Reader", "")
-    with pytest.raises(ReaderUnavailableError, match=r"reader 'missing-module' cannot be imported \(missing module "
-                                                     r"'glyph_no_such_module'\)"):
+    with pytest.raises(
+        ReaderUnavailableError,
+        match=r"reader 'missing-module' cannot be imported \(missing module "
+        r"'glyph_no_such_module'\)",
+    ):
         registry.factory("missing-module")
     registry.register("missing-attr", "glyph_test_plugin:NoSuchReader", "")
     with pytest.raises(ValueError, match="glyph_test_plugin has no attribute 'NoSuchReader'"):
@@ -167,6 +183,15 @@ def test_declarations_are_checked_when_a_reader_class_is_defined() -> None:
 
             def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
                 return []
+
+    with pytest.raises(TypeError, match="Undeclared implements aanswer but declares answers = False"):
+
+        class Undeclared(Reader):  # a VLM that forgot the flag must not end up behind the OCR extractor
+            def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
+                return []
+
+            async def aanswer(self, pages, question, *, system=None, max_tokens=512):  # type: ignore[no-untyped-def]
+                return ReaderAnswer("x")
 
     with pytest.raises(TypeError, match="consumes must be a glyph.readers.Consumes"):
 
@@ -221,8 +246,13 @@ def test_evaluators_come_from_the_same_registry() -> None:
     assert EVALUATORS.unavailable is EvaluatorUnavailableError
     assert evaluator_names()["synthetic"].startswith("analytic stand-in")
     synthetic = get_evaluator("synthetic", legible_px=5.0)
-    assert synthetic.name == "synthetic" and synthetic.describe() == {"name": "synthetic", "options": {"legible_px": 5.0}}
-    with pytest.raises(ValueError, match=r"unknown evaluator 'ocr-fidelty' \(did you mean 'ocr-fidelity'\?\)"):
+    assert synthetic.name == "synthetic" and synthetic.describe() == {
+        "name": "synthetic",
+        "options": {"legible_px": 5.0},
+    }
+    with pytest.raises(
+        ValueError, match=r"unknown evaluator 'ocr-fidelty' \(did you mean 'ocr-fidelity'\?\)"
+    ):
         get_evaluator("ocr-fidelty")
 
 

@@ -16,9 +16,13 @@ def readers_cmd() -> None:
     """
     from glyph.readers import reader_names
 
-    table = Table("reader", "what it is, its options", title="readers (glyph eval/measure/search --reader NAME)")
+    table = Table(
+        "reader", "what it is, its options", title="readers (glyph eval/measure/search --reader NAME)"
+    )
     for name, help_line in reader_names().items():
         table.add_row(name, help_line)
     out.print(table)
-    out.print("Add <name>-extract for the offline extractor; register your own with "
-              "glyph.readers.register_reader or a 'glyph.readers' entry point.")
+    out.print(
+        "Add <name>-extract for the offline extractor; register your own with "
+        "glyph.readers.register_reader or a 'glyph.readers' entry point."
+    )

@@ -197,7 +197,9 @@ class OpenAIClient:
         async with self._open_stream(payload) as response:
             yield sse_chunks(response, self.base_url, self.settings.timeout)
 
-    async def stream_complete(self, payload: dict[str, Any], *, include_usage: bool = True) -> StreamedCompletion:
+    async def stream_complete(
+        self, payload: dict[str, Any], *, include_usage: bool = True
+    ) -> StreamedCompletion:
         """Stream one completion to its end: the text, the server's usage, TTFT and TPOT.
 
         ``include_usage`` asks for the final usage chunk (``stream_options``) unless the payload

@@ -116,7 +116,9 @@ async def sse_chunks(response: httpx.Response, source: str, timeout: float) -> A
             try:
                 chunk = json.loads(event.data)
             except json.JSONDecodeError:
-                raise UpstreamError(f"stream from {source} sent non-JSON data: {event.data[:200]!r}") from None
+                raise UpstreamError(
+                    f"stream from {source} sent non-JSON data: {event.data[:200]!r}"
+                ) from None
             if not isinstance(chunk, dict):
                 raise UpstreamError(f"stream from {source} sent {type(chunk).__name__}, not an object")
             if event.event == "error" or "error" in chunk or chunk.get("object") == "error":

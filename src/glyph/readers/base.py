@@ -79,7 +79,17 @@ class Reader(ABC):
             raise TypeError(f"{cls.__name__}.consumes must be a glyph.readers.Consumes, got {cls.consumes!r}")
         if cls.consumes is not Consumes.PAGES and not cls.answers:
             raise TypeError(f"{cls.__name__} consumes {cls.consumes.value!r}, so it answers: set answers = True")
-        if cls.answers and not any(getattr(cls, m) is not getattr(Reader, m) for m in _ANSWER_METHODS[cls.consumes]):
+        if not cls.answers:  # else a VLM that forgot the flag would be wrapped in the OCR extractor
+            implemented = [
+                m for ms in _ANSWER_METHODS.values() for m in ms if getattr(cls, m) is not getattr(Reader, m)
+            ]
+            if implemented:
+                raise TypeError(
+                    f"{cls.__name__} implements {', '.join(implemented)} but declares answers = False: "
+                    "set answers = True (and consumes, if it does not answer from pages)"
+                )
+        own = _ANSWER_METHODS[cls.consumes]
+        if cls.answers and not any(getattr(cls, m) is not getattr(Reader, m) for m in own):
             raise TypeError(
                 f"{cls.__name__} declares it answers from {cls.consumes.value!r} but implements none of "
                 + ", ".join(_ANSWER_METHODS[cls.consumes])

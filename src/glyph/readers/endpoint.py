@@ -31,7 +31,9 @@ async def _reachable() -> AsyncIterator[None]:
     except EndpointUnreachableError:
         raise
     except UpstreamConnectionError as exc:
-        raise EndpointUnreachableError(exc.message, upstream_status=exc.upstream_status, code=exc.code) from exc
+        raise EndpointUnreachableError(
+            exc.message, upstream_status=exc.upstream_status, code=exc.code
+        ) from exc
 
 
 def reader_answer(completion: Completion) -> ReaderAnswer:
