@@ -318,15 +318,10 @@ def build_tiny_vlm(
     full-size model costs its bf16 size on the GPU and nothing on the host or the disk. The
     processor is the one :func:`save_tiny_vlm` would save, loaded the way a checkpoint's is.
     """
-    import torch
-
     from glyph.readers.local_hf import load_processor
 
     tok, config, model_cls, processor_class, eos_ids, ids = _parts(arch, dims, tokenizer)
-    torch.manual_seed(seed)
-    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    with torch.device(device):
-        model = model_cls._from_config(config, dtype=dtype or torch.float32, **options).eval()
+    model = _random_model(model_cls, config, seed, device, dtype, attn_implementation)
     _set_generation_ids(model, eos_ids, ids)
     with tempfile.TemporaryDirectory(prefix="glyph-tiny-processor-") as tmp:
         config.save_pretrained(tmp)  # the processor is looked up by the config's model type
@@ -336,15 +331,23 @@ def build_tiny_vlm(
 
 
 def save_tiny_vlm(
-    arch: str, out: str | Path, *, dims: TinyDims = TEST_DIMS, tokenizer: str = "wordlevel", seed: int = 0
+    arch: str,
+    out: str | Path,
+    *,
+    dims: TinyDims = TEST_DIMS,
+    tokenizer: str = "wordlevel",
+    seed: int = 0,
+    device: str = "cpu",
+    dtype: Any = None,
 ) -> Path:
-    """Build the tiny ``arch`` checkpoint (``glm4v`` or ``qwen2.5vl``) and save it under ``out``."""
-    import torch
+    """Build the ``arch`` checkpoint (``glm4v`` or ``qwen2.5vl``) at ``dims`` and save it under ``out``.
 
+    The weights are made on ``device`` in ``dtype`` (default float32): for the full-size model
+    pass ``device="cuda", dtype=torch.bfloat16`` (20.6 GB written) rather than 41 GB of float32.
+    """
     out = Path(out)
     tok, config, model_cls, processor_class, eos_ids, ids = _parts(arch, dims, tokenizer)
-    torch.manual_seed(seed)
-    model = model_cls(config).eval()
+    model = _random_model(model_cls, config, seed, device, dtype, None)
     _set_generation_ids(model, eos_ids, ids)
     out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
@@ -374,6 +377,18 @@ def _parts(
         config, model_cls, processor_class = _qwen_config(dims, len(tok), ids)
         eos_ids = [ids["<|im_end|>"], ids["<|endoftext|>"]]
     return tok, config, model_cls, processor_class, eos_ids, ids
+
+
+def _random_model(
+    model_cls: type, config: Any, seed: int, device: str, dtype: Any, attn_implementation: str | None
+) -> Any:
+    """``model_cls`` with weights drawn from ``seed``, created directly on ``device`` in ``dtype``."""
+    import torch
+
+    torch.manual_seed(seed)
+    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    with torch.device(device):
+        return model_cls._from_config(config, dtype=dtype or torch.float32, **options).eval()
 
 
 def _set_generation_ids(model: Any, eos_ids: list[int], ids: dict[str, int]) -> None:
