@@ -801,7 +801,10 @@ def describe(run: dict[str, Any]) -> str:
 def write_report(runs_dir: Path, out: Path) -> None:
     """``out`` (markdown) and its plot from every run JSON under ``runs_dir``."""
     runs = [json.loads(p.read_text()) for p in sorted(runs_dir.glob("*.json"))]
-    local = [r for r in runs if r.get("kind") != "server"]
+    local = sorted(  # smallest model first, GPU runs after CPU runs of the same size
+        (r for r in runs if r.get("kind") != "server"),
+        key=lambda r: (r["facts"].get("parameters") or 0, bool(r["facts"].get("gpu")), r["name"]),
+    )
     for run in local:  # the model is refitted from the measurements, so a fix to it needs no rerun
         run["model_fit"] = fit_run(run)
     servers = [r for r in runs if r.get("kind") == "server"]
