@@ -906,14 +906,14 @@ def run_section(run: dict[str, Any]) -> list[str]:
             "| text | pages | prompt tokens text / pages | token ratio | prefill text / pages (s) | prefill ratio "
             "| decode text / pages (tok/s) | decoding ratio | KV cache text / pages (MiB) | KV = formula "
             "| peak memory text / pages (MiB) | vision share of pages prefill | gateway per request (ms, same clock) "
-            "| gateway / pages prefill |"
+            "| gateway / pages prefill | paper: prefill / decoding |"
         ),
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|",
     ]
     for r in run["rows"]:
         t, p = r["text"], r["pages"]
         if "error" in t or "error" in p:
-            lines.append(f"| {label(r['length'])} | {t.get('error') or p.get('error')} |" + " |" * 12)
+            lines.append(f"| {label(r['length'])} | {t.get('error') or p.get('error')} |" + " |" * 13)
             continue
         agree = (
             "yes"
@@ -922,13 +922,15 @@ def run_section(run: dict[str, Any]) -> list[str]:
         )
         g = r["gateway"]
         share = gateway_seconds(g, p) / p["prefill_s"]
+        paper = PAPER.get(r["length"])
         lines.append(
             f"| {label(r['length'])} | {p['pages']} | {t['prompt_tokens']:,} / {p['prompt_tokens']:,} | "
             f"{r['token_ratio']:.2f}x | {t['prefill_s']:.3f} / {p['prefill_s']:.3f} | **{r['prefill_ratio']:.2f}x** | "
             f"{t['decode_tokens_per_s']:.1f} / {p['decode_tokens_per_s']:.1f} | **{r['decode_ratio']:.2f}x** | "
             f"{t['kv_prompt_bytes'] / 2**20:,.1f} / {p['kv_prompt_bytes'] / 2**20:,.1f} | {agree} | "
             f"{t['peak_mib']:,.0f} / {p['peak_mib']:,.0f} | {p.get('vision_share', math.nan):.0%} | "
-            f"{gateway_seconds(g, p) * 1e3:,.0f} | {share:.0%} |"
+            f"{gateway_seconds(g, p) * 1e3:,.0f} | {share:.0%} | "
+            + (f"{paper[0]:.1f}x / {paper[1]:.1f}x |" if paper else "- |")
         )
     lines += ["", *gateway_lines(run), "", *model_lines(run), ""]
     return lines
