@@ -1188,7 +1188,12 @@ def main() -> None:
         write_report(args.out_dir, args.report_out)
         return
     if args.base_url:
-        run_server(args)
+        from glyph.readers.http import UpstreamError
+
+        try:
+            run_server(args)
+        except (ValueError, UpstreamError) as exc:  # a bad URL, an unreachable or failing server
+            sys.exit(f"error: {exc}")
     else:
         run_local(args)
     if not args.no_report:
