@@ -168,10 +168,12 @@ class TransformersReader(Reader):
         top_p: float | None = None,
         stop: threading.Event | None = None,
         streamer: Any = None,
+        min_new_tokens: int | None = None,
     ) -> list[Generation]:
         """Generate a reply to each conversation, ``batch_size`` at a time (greedy unless
         ``temperature > 0``). ``stop`` ends generation early (timeouts, gone clients);
-        ``streamer`` (one conversation only) receives tokens as they come."""
+        ``streamer`` (one conversation only) receives tokens as they come; ``min_new_tokens``
+        holds end-of-sequence back until that many tokens (fixed-length runs, benchmarks)."""
         if streamer is not None and len(conversations) != 1:
             raise ValueError("streaming needs exactly one conversation")
         results: list[Generation] = []
@@ -183,6 +185,7 @@ class TransformersReader(Reader):
                 top_p,
                 stop,
                 streamer,
+                min_new_tokens,
             )
         return results
 
@@ -194,6 +197,7 @@ class TransformersReader(Reader):
         top_p: float | None,
         stop: threading.Event | None,
         streamer: Any,
+        min_new_tokens: int | None = None,
     ) -> list[Generation]:
         import torch
         from transformers import StoppingCriteriaList
@@ -209,6 +213,8 @@ class TransformersReader(Reader):
         options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False}
         if temperature:
             options.update(do_sample=True, temperature=temperature, top_p=top_p or 1.0)
+        if min_new_tokens:
+            options["min_new_tokens"] = min(min_new_tokens, max_new_tokens)
         if stop is not None:
             options["stopping_criteria"] = StoppingCriteriaList([_StopOnEvent(stop)])
         if streamer is not None:

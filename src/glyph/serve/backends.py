@@ -123,13 +123,20 @@ class LocalBackend(Backend):
             raise GatewayError(
                 400, "the local backend generates one choice per request (n=1)", code="unsupported_parameter"
             )
-        max_tokens = (
+        max_tokens = int(
             body.get("max_completion_tokens") or body.get("max_tokens") or self.settings.default_max_tokens
         )
+        # vLLM's and SGLang's extensions for fixed-length runs: min_tokens, ignore_eos.
+        min_tokens = max_tokens if body.get("ignore_eos") is True else body.get("min_tokens")
+        if min_tokens is not None and (
+            not isinstance(min_tokens, int) or isinstance(min_tokens, bool) or min_tokens < 0
+        ):
+            raise GatewayError(400, f"min_tokens must be a non-negative integer, got {min_tokens!r}")
         return {
-            "max_new_tokens": int(max_tokens),
+            "max_new_tokens": max_tokens,
             "temperature": body.get("temperature"),
             "top_p": body.get("top_p"),
+            "min_new_tokens": min_tokens or None,
         }
 
     def _new_response(self) -> dict[str, Any]:
