@@ -123,7 +123,7 @@ def comparability_warnings(runs: Sequence[RunInputs]) -> list[str]:
 def _show(p: Provenance, mode: str, key: str) -> str:
     if key == "prompt":
         prompt = p.prompt_for(mode)
-        return f"{prompt.get('name', '?')} [{prompt.get('sha256', '?')[:8]}]"
+        return f"{prompt.get('name') or prompt.get('path', '?')} [{prompt.get('sha256', '?')[:8]}]"
     return str(getattr(p, key))
 
 

@@ -223,7 +223,8 @@ def _inputs_table(summaries: Sequence[RunSummary], provenance: dict[str, Provena
             continue
         prompt = p.prompt_for(s.mode)
         rows.append([
-            s.run, f"{p.data} ({p.data_layout})", f"{prompt.get('name', '–')} [{prompt.get('sha256', '')[:8]}]",
+            s.run, f"{p.data} ({p.data_layout})",
+            f"{prompt.get('name') or prompt.get('path', '–')} [{prompt.get('sha256', '')[:8]}]",
             p.truncation, p.tokenizer, p.generation, p.postprocess,
         ])  # fmt: skip
     lines = _table(["run", "data", "prompts", "truncation", "tokenizer", "generation", "clean-up"], rows)
