@@ -28,6 +28,7 @@ from glyph.eval.summary import write_report
 from glyph.eval.truncate import middle_truncate, truncate_context
 from glyph.readers.base import Reader, ReaderAnswer
 from glyph.render.pages import RenderedPage
+from glyph.tokens.text import HFTokenizer
 
 from .conftest import FIXTURES, EchoTextReader
 
@@ -36,14 +37,17 @@ PEERS = Path("/work/peers")
 
 
 @pytest.fixture(scope="module")
-def hf_qwen(tmp_path_factory) -> tuple[str, object]:
-    """Qwen's BPE as a Hugging Face tokenizer directory (glyph.readers.tiny): a real model tokenizer offline."""
+def hf_qwen() -> tuple[HFTokenizer, object]:
+    """Qwen's BPE as a Hugging Face fast tokenizer (glyph.readers.tiny): a real model tokenizer, offline.
+
+    Wrapped as glyph's ``hf:`` tokenizer without the save/load round trip (that costs seconds).
+    """
     from glyph.readers.tiny import build_tokenizer
 
-    out = tmp_path_factory.mktemp("qwen-hf")
     tok = build_tokenizer(["<|user|>"], eos="<|endoftext|>", kind="qwen")
-    tok.save_pretrained(out)
-    return f"hf:{out}", tok
+    wrapped = HFTokenizer.__new__(HFTokenizer)
+    wrapped.tokenizer, wrapped.name = tok, "hf:qwen-bpe"
+    return wrapped, tok
 
 
 # ----------------------------------------------------------------------------- truncation
@@ -150,16 +154,15 @@ def test_ruler_qa_tasks_from_squad_and_hotpotqa_files(tok) -> None:
     got = [tuple(s.answers) for s in samples if s.task == "qa_1"]
     assert sorted(got) == sorted(squad_answers)  # three samples, three different questions
     hotpot = [s for s in samples if s.task == "qa_2"]
-    assert {tuple(s.answers) for s in hotpot} <= {("the Netherlands",), ("Stratford-upon-Avon",)}
+    assert sorted(tuple(s.answers) for s in hotpot) == [("Stratford-upon-Avon",), ("the Netherlands",), ("the Tagus",)]
     for s in samples:
         assert s.metric == "string_match_part" and s.max_new_tokens == 32
         assert s.context.startswith("Document 1:\n") and tok.count(s.text_prompt()) <= 1024 - 32
     lisbon = next(s for s in samples if "Lisbon" in s.answers)
     assert "It reaches the Atlantic Ocean at Lisbon." in lisbon.context  # the gold paragraph is there
     assert "Where does the Tagus reach the ocean?" in lisbon.question
-    vermeer = next((s for s in hotpot if "the Netherlands" in s.answers), None)
-    if vermeer:  # HotpotQA documents are "title\nsentences joined"
-        assert "Johannes Vermeer\nJohannes Vermeer was a painter from the Netherlands." in vermeer.context
+    vermeer = next(s for s in hotpot if "the Netherlands" in s.answers)  # documents: "title\nsentences joined"
+    assert "Johannes Vermeer\nJohannes Vermeer was a painter from the Netherlands." in vermeer.context
     with pytest.raises(ValueError, match="qa_1 needs squad"):
         list(generate_ruler(["qa_1"], [1024], tokenizer=tok))
     with pytest.raises(ValueError, match="SQuAD files hold"):
