@@ -94,3 +94,5 @@ def test_glyph_mrcr_set_through_the_cli(tmp_path: Path) -> None:
     assert run["provenance"]["postprocess"].startswith("glyph-mrcr")
     report = (tmp_path / "m" / "report.md").read_text()
     assert "| 8k-16k |" in report and "| 0-8k |" in report  # the paper's MRCR bins
+    results = [json.loads(x) for x in (tmp_path / "m" / "results.jsonl").read_text().splitlines()]
+    assert [r["score"] for r in results] == [1.0, 1.0]  # the legibility bound finds both replies

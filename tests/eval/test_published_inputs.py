@@ -222,7 +222,7 @@ class PromptRecorder(Reader):
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
         return ["" for _ in pages]
 
-    async def aanswer(self, pages, question, *, system=None, max_tokens=512) -> ReaderAnswer:  # noqa: ANN001
+    async def aanswer(self, pages, question, *, system=None, max_tokens=512) -> ReaderAnswer:
         self.seen.append((question, len(pages), pages[0].image.width, max_tokens))
         return ReaderAnswer("<think>let me look</think>Qx7Lm2Pa9zA heron lifts from the pond at dawn.")
 
@@ -240,9 +240,8 @@ def test_glyph_mrcr_records_are_asked_and_graded_as_glyph_does(tok, cfg) -> None
     # the record's own config (dpi 96) renders its pages wider than the run's dpi 72 pages
     widths = {q: w for q, _, w, _ in reader.seen}
     assert widths["\n" + heron.question] > widths["\n" + samples[1].question]
-    assert list(load_mrcr(OFFICIAL / "glyph_evaluation/mrcr/data", n_needles=[4], tokenizer=tok))[0].task == (
-        "mrcr_4needle"
-    )
+    (four,) = load_mrcr(OFFICIAL / "glyph_evaluation/mrcr/data", n_needles=[4], tokenizer=tok)
+    assert four.task == "mrcr_4needle"
 
 
 def test_glyph_longbench_record_config_with_its_font(tmp_path, tok, cfg) -> None:
@@ -276,8 +275,8 @@ def test_max_new_tokens_rejects_nonsense(cfg) -> None:
 
 
 def _prov(prompt: str, **changes) -> Provenance:
-    base = dict(benchmark="longbench", data="d", data_layout="longbench", prompts=describe(prompt, prompt),
-                page_prompts=describe("pages.json", "pages"), tokenizer="qwen")  # fmt: skip
+    base = {"benchmark": "longbench", "data": "d", "data_layout": "longbench", "prompts": describe(prompt, prompt),
+            "page_prompts": describe("pages.json", "pages"), "tokenizer": "qwen"}  # fmt: skip
     return Provenance(**{**base, **changes})
 
 

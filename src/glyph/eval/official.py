@@ -102,7 +102,7 @@ class LongBenchPromptFiles:
 def _check_strings(data: dict[str, Any], path: str | Path, need_context: bool) -> None:
     for name, template in data.items():
         if not isinstance(template, str):
-            raise ValueError(f"{path}: the template of {name!r} must be a string, got {type(template).__name__}")
+            raise ValueError(f"{path}: the template of {name!r} must be a string, got {type(template).__name__}")  # noqa: TRY004
         if need_context and template.count("{context}") != 1:
             raise ValueError(
                 f"{path}: the template of {name!r} must hold {{context}} exactly once "

@@ -68,7 +68,7 @@ def render_overrides(
     if config is None:
         return None, None
     if not isinstance(config, dict):
-        raise ValueError(f"record {record!r}: 'config' must be an object of rendering keys, got {config!r}")
+        raise ValueError(f"record {record!r}: 'config' must be an object of rendering keys, got {config!r}")  # noqa: TRY004
     out = dict(config)
     if out.get("newline-markup") in (None, "None", ""):
         out.pop("newline-markup", None)

@@ -201,7 +201,7 @@ def load_ruler_data(
     for file in _files(path):
         for row, record in enumerate(read_records(file)):
             if not isinstance(record, dict):
-                raise ValueError(f"{file}: record {row} is not an object")
+                raise ValueError(f"{file}: record {row} is not an object")  # noqa: TRY004
             task = _task_of(file, record)
             if wanted is not None and task not in wanted:
                 continue

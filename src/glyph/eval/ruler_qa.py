@@ -150,7 +150,7 @@ def load_qa_corpus(dataset: str, source: str | Path) -> QaCorpus:
             raise ValueError(f"{path}: SQuAD files hold {{'version': ..., 'data': [...]}}")
         return squad_corpus(data["data"], str(path))
     if not isinstance(data, list):
-        raise ValueError(f"{path}: HotpotQA files hold a list of questions")
+        raise ValueError(f"{path}: HotpotQA files hold a list of questions")  # noqa: TRY004
     return hotpotqa_corpus(data, str(path))
 
 
