@@ -436,7 +436,7 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{sum(r['truncated'] for r in wrows)} | {sum(r['max_new_tokens_equal'] for r in wrows)}/{len(wrows)} |")  # fmt: skip
     lines += ["", f"Chat-template exceptions equal to `pred.py`'s list ({', '.join(lb['chat_skip_official'])}): "
               f"**{lb['chat_skip_equal']}**. Statements of `pred.py` executed: "
-              + "; ".join(f"`{s}`" for s in lb["pred_py_statements"]), ""]  # fmt: skip
+              + "; ".join(f"`{s.splitlines()[0]}`" for s in lb["pred_py_statements"]), ""]  # fmt: skip
     g = result["glyph_prompts"]
     n = len(g["longbench"])
     lines += [
@@ -449,6 +449,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"{sum(r['text_equal_stripped'] for r in g['longbench'])}/{n} |"),
         f"| MRCR (`post_api_mrcr.process_data_item`) | {len(g['mrcr_equal'])} | {sum(g['mrcr_equal'])}/{len(g['mrcr_equal'])} | – | – |",
         f"| RULER (`post_api_ruler.process_data_item`) | {len(g['ruler_equal'])} | {sum(g['ruler_equal'])}/{len(g['ruler_equal'])} | – | – |",
+        "",
+        ("Glyph's text mode (`post_api_longbench.py` without `--use_image`) strips the question, the document "
+        "and the whole prompt and fills its template with `str.replace`; glyph's text prompt follows LongBench's "
+        "`pred.py` (`str.format`, nothing stripped), the prompt behind a text model's published LongBench score."),
         "",
         "## Rendering: Glyph's evaluation renderers vs glyph's renderer (config_en.json, Verdana)",
         "",
@@ -481,11 +485,18 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ruler", type=Path, required=True)
-    ap.add_argument("--longbench", type=Path, required=True)
-    ap.add_argument("--glyph", type=Path, required=True)
+    ap.add_argument("--ruler", type=Path, help="checkout of NVIDIA/RULER")
+    ap.add_argument("--longbench", type=Path, help="checkout of THUDM/LongBench")
+    ap.add_argument("--glyph", type=Path, help="checkout of thu-coai/Glyph")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "eval_compat")
+    ap.add_argument("--markdown-only", action="store_true", help="rewrite compat.md from the compat.json in --out")
     args = ap.parse_args()
+    if args.markdown_only:
+        result = json.loads((args.out / "compat.json").read_text(encoding="utf-8"))
+        (args.out / "compat.md").write_text(markdown(result), encoding="utf-8")
+        return
+    if not (args.ruler and args.longbench and args.glyph):
+        ap.error("--ruler, --longbench and --glyph are all needed (checkouts of the official repositories)")
     start = time.perf_counter()
     result: dict[str, Any] = {
         "command": "python benchmarks/eval_compat.py " + " ".join(sys.argv[1:]),

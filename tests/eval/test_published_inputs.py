@@ -325,3 +325,32 @@ def test_text_reader_gets_the_official_prompt_byte_for_byte(tok, cfg) -> None:
     evaluate([s], reader, cfg)
     text, question = reader.seen[0]
     assert f"{text}\n\n{question}" == s.text_prompt()  # the text reader's document + blank line + question
+
+
+def test_qa_corpora_from_the_hub_match_the_json_files(monkeypatch) -> None:
+    """``hub`` reads the Hugging Face copies (their row schemas) into the same corpus as the JSON files."""
+    datasets = pytest.importorskip("datasets")
+    from glyph.eval.ruler_qa import load_qa_corpus
+
+    squad = json.loads((OFFICIAL / "qa/squad.json").read_text())["data"]
+    squad_rows = [{"id": qa["id"], "title": a["title"], "context": p["context"], "question": qa["question"],
+                   "answers": {"text": [x["text"] for x in qa["answers"]],
+                               "answer_start": [x["answer_start"] for x in qa["answers"]]}}
+                  for a in squad for p in a["paragraphs"] for qa in p["qas"]]  # fmt: skip
+    hotpot = json.loads((OFFICIAL / "qa/hotpotqa.json").read_text())
+    hotpot_rows = [{"id": r["_id"], "question": r["question"], "answer": r["answer"],
+                    "context": {"title": [t for t, _ in r["context"]], "sentences": [s for _, s in r["context"]]}}
+                   for r in hotpot]  # fmt: skip
+    calls: list[tuple] = []
+
+    def fake_load(repo: str, name: str | None = None, split: str | None = None) -> list[dict]:
+        calls.append((repo, name, split))
+        return squad_rows if repo == "rajpurkar/squad_v2" else hotpot_rows
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    for name in ("squad", "hotpotqa"):
+        hub, local = load_qa_corpus(name, "hub"), load_qa_corpus(name, OFFICIAL / f"qa/{name}.json")
+        # the hub's squad_v2 rows only list paragraphs that have questions (Tower Bridge has none)
+        assert set(hub.docs) <= set(local.docs) and len(hub.docs) >= len(local.docs) - 1
+        assert [(i.query, i.answers) for i in hub.items] == [(i.query, i.answers) for i in local.items]
+    assert calls == [("rajpurkar/squad_v2", None, "validation"), ("hotpotqa/hotpot_qa", "distractor", "validation")]
