@@ -2,8 +2,15 @@
 
 Records have ``input, context, answers, length, all_classes, dataset, _id`` (the layout of
 ``THUDM/LongBench`` and its ``data.zip``: one ``<dataset>.jsonl`` per task, ``<dataset>_e``
-for LongBench-E). The context is rendered; the question (``input``) and the task wording
-stay text. Scores per sample are in [0, 1]; LongBench reports the task mean x 100.
+for LongBench-E; Glyph's preprocessed evaluation set adds ``unique_id`` and the rendering
+``config`` of each record). The context is rendered; the question (``input``) and the task
+wording stay text. Scores per sample are in [0, 1]; LongBench reports the task mean x 100.
+
+Wording: the packaged prompts.yaml (our own) unless official prompt files are given
+(:class:`~glyph.eval.official.LongBenchPromptFiles`): then the text prompt is LongBench's
+``dataset2prompt.json`` template filled as ``pred.py`` fills it (byte-equal), optionally cut
+in the middle to ``max_length`` model tokens as ``pred.py`` does, and a page reader gets the
+page-prompt file's text (Glyph's ``dataset2vlmprompt.json``) next to the pages.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from glyph.eval.official import NO_CHAT_TEMPLATE, LongBenchPromptFiles, glyph_page_prompt, split_longbench
 from glyph.eval.prompts import Prompts, fill, load_prompts
-from glyph.eval.records import hub_records, read_records
-from glyph.eval.sample import Sample, bucket_for
+from glyph.eval.records import hub_records, read_records, render_overrides
+from glyph.eval.sample import Sample, bucket_for, longbench_e_bin
+from glyph.eval.truncate import truncate_context
 from glyph.tokens import TextTokenizer, get_tokenizer
 
 HUB_REPO = "THUDM/LongBench"
@@ -77,40 +86,106 @@ LONGBENCH_E = (
 )  # fmt: skip
 
 
+#: LongBench's task categories (its README's table columns), for the report
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "Single-Doc QA": ("narrativeqa", "qasper", "multifieldqa_en", "multifieldqa_zh"),
+    "Multi-Doc QA": ("hotpotqa", "2wikimqa", "musique", "dureader"),
+    "Summarization": ("gov_report", "qmsum", "multi_news", "vcsum"),
+    "Few-shot Learning": ("trec", "triviaqa", "samsum", "lsht"),
+    "Synthetic Tasks": ("passage_count", "passage_retrieval_en", "passage_retrieval_zh"),
+    "Code Completion": ("lcc", "repobench-p"),
+}
+
+
+def category_of(dataset: str) -> str | None:
+    base = base_name(dataset)
+    return next((c for c, names in CATEGORIES.items() if base in names), None)
+
+
 def base_name(dataset: str) -> str:
     """``hotpotqa_e`` -> ``hotpotqa`` (LongBench-E shares the metric and wording)."""
     return dataset.removesuffix("_e")
 
 
 def to_sample(
-    record: dict[str, Any], tokenizer: TextTokenizer, prompts: Prompts, dataset: str | None = None
+    record: dict[str, Any],
+    tokenizer: TextTokenizer,
+    prompts: Prompts,
+    dataset: str | None = None,
+    files: LongBenchPromptFiles | None = None,
+    max_length: int | None = None,
+    postprocess: str | None = None,
+    font_dirs: Sequence[str | Path] = (),
 ) -> Sample:
-    """One LongBench record as a sample (length = our token count of the whole text prompt)."""
+    """One LongBench record as a sample (length = our token count of the whole text prompt).
+
+    ``files`` brings the official wording and generation lengths; ``max_length`` cuts the
+    text prompt in the middle to that many ``tokenizer`` tokens (LongBench's ``pred.py``).
+    """
     name = dataset or record.get("dataset")
     if not name or base_name(name) not in DATASET_METRIC:
         raise ValueError(f"record {record.get('_id')!r}: unknown LongBench dataset {name!r}")
     base = base_name(name)
-    wording = {**prompts["longbench"]["default"], **prompts["longbench"].get(base, {})}
+    rid = str(record.get("_id") or record.get("unique_id") or "?")
+    files = files or LongBenchPromptFiles()
     answers = record.get("answers") or []
+    context = record.get("context") or ""
+    template = files.template(base)
+    if template is not None:  # official wording: parts carry the template's own whitespace
+        instruction, question = split_longbench(template, record)
+        joiner = ""
+    else:
+        wording = {**prompts["longbench"]["default"], **prompts["longbench"].get(base, {})}
+        instruction = fill(wording["instruction"], input=record.get("input") or "")
+        question = fill(wording["question"], input=record.get("input") or "")
+        joiner = "\n\n"
+    truncation: dict[str, Any] | None = None
+    if max_length is not None:
+        sep = joiner if instruction else ""
+        context, cut = truncate_context(
+            instruction + sep, context, (joiner if question else "") + question, tokenizer, max_length, rid
+        )
+        if cut.truncated:
+            truncation = {"tokens": cut.tokens, "max_length": max_length, "kept_head": cut.kept_head,
+                          "kept_tail": cut.kept_tail}  # fmt: skip
+    page_template = files.page_template(base)
+    render, render_note = render_overrides(record.get("config"), rid, font_dirs)
+    meta: dict[str, Any] = {
+        "all_classes": record.get("all_classes") or None,
+        "official_length": record.get("length"),
+        "language": record.get("language"),
+    }
+    if "unique_id" in record or "config" in record:  # Glyph's add_uid_jsonl.py output
+        meta["source_layout"] = "glyph-evaluation"
+    if base in NO_CHAT_TEMPLATE:
+        meta["chat_template"] = False  # LongBench prompts these tasks without the chat template
+    if truncation:
+        meta["truncation"] = truncation
+    if postprocess:
+        meta["postprocess"] = postprocess
+    if render_note:
+        meta["render_note"] = render_note
     sample = Sample(
-        id=str(record["_id"]),
+        id=rid,
         task=name,
         length=0,
-        context=record.get("context") or "",
-        question=fill(wording["question"], input=record.get("input") or ""),
+        context=context,
+        question=question,
         answers=[answers] if isinstance(answers, str) else list(answers),
         metric=DATASET_METRIC[base],
-        instruction=fill(wording["instruction"], input=record.get("input") or ""),
-        max_new_tokens=DATASET_MAX_NEW_TOKENS[base],
+        instruction=instruction,
+        max_new_tokens=files.max_new_tokens(base) or DATASET_MAX_NEW_TOKENS[base],
         benchmark="longbench",
-        metadata={
-            "all_classes": record.get("all_classes") or None,
-            "official_length": record.get("length"),
-            "language": record.get("language"),
-        },
+        metadata=meta,
+        joiner=joiner,
+        page_question=None if page_template is None else glyph_page_prompt(page_template, record),
+        render=render,
     )
     tokens = tokenizer.count(sample.text_prompt())
-    meta = {**sample.metadata, "prompt_tokens": tokens, "bucket": bucket_for(tokens)}
+    bucket = bucket_for(tokens)
+    if name.endswith("_e") and isinstance(record.get("length"), int):
+        bucket = longbench_e_bin(record["length"])  # LongBench-E's intervals, by the official length
+    meta = {**sample.metadata, "prompt_tokens": tokens, "bucket": bucket}
     return replace(sample, length=tokens, metadata=meta)
 
 
@@ -136,10 +211,17 @@ def load_longbench(
     limit: int | None = None,
     tokenizer: TextTokenizer | str = "qwen",
     prompts: Prompts | None = None,
+    *,
+    files: LongBenchPromptFiles | None = None,
+    max_length: int | None = None,
+    postprocess: str | None = None,
+    font_dirs: Sequence[str | Path] = (),
 ) -> Iterable[Sample]:
     """Samples from a data folder (``<task>.jsonl`` files), one records file, or ``"hub"``.
 
-    ``limit`` keeps the first N records of each task.
+    ``limit`` keeps the first N records of each task; ``files``, ``max_length`` and
+    ``postprocess`` as in :func:`to_sample`; ``font_dirs`` is where fonts named by records'
+    own configs are looked for (the data folder is always searched).
     """
     tok = get_tokenizer(tokenizer)
     prompts = prompts or load_prompts()
@@ -154,10 +236,12 @@ def load_longbench(
         )
     else:
         pairs = _local(Path(source), tasks)
+        here = Path(source) if Path(source).is_dir() else Path(source).parent
+        font_dirs = (*font_dirs, here, here.parent / "config", here.parent.parent / "config")
     taken: dict[str, int] = {}
     for file_task, record in pairs:
         task = str(file_task or record.get("dataset") or "?")
         if limit is not None and taken.get(task, 0) >= limit:
             continue
         taken[task] = taken.get(task, 0) + 1
-        yield to_sample(record, tok, prompts, file_task)
+        yield to_sample(record, tok, prompts, file_task, files, max_length, postprocess, font_dirs)

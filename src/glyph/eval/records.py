@@ -7,7 +7,7 @@ layout, so the same conversion code serves users with and without hub access.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +52,44 @@ def hub_records(repo: str, name: str | None = None, split: str = "test") -> Iter
             "pass their path instead of 'hub'."
         ) from exc
     yield from ds
+
+
+def render_overrides(
+    config: Any, record: str, search_dirs: Sequence[str | Path] = ()
+) -> tuple[dict[str, Any] | None, str | None]:
+    """A record's own rendering ``config`` (reference JSON keys) as overrides, and a note on what was dropped.
+
+    Glyph's evaluation records carry the config they were rendered with; its scripts read an
+    absent or ``None``/``"None"`` ``newline-markup`` as plain line breaks, and resolve a
+    relative ``font-path`` against their ``config/`` folder. Here a relative font is looked
+    up by path and by file name in ``search_dirs``; a font not found is left out (the run's
+    font is used) and the note says so, since the pages then differ from the published ones.
+    """
+    if config is None:
+        return None, None
+    if not isinstance(config, dict):
+        raise ValueError(f"record {record!r}: 'config' must be an object of rendering keys, got {config!r}")  # noqa: TRY004
+    out = dict(config)
+    if out.get("newline-markup") in (None, "None", ""):
+        out.pop("newline-markup", None)
+    note = None
+    font = out.get("font-path")
+    if isinstance(font, str):
+        found = _find_font(font, search_dirs)
+        if found is None:
+            out.pop("font-path")
+            note = f"font {font} of the records not found (searched {', '.join(map(str, search_dirs)) or 'nowhere'})"
+        else:
+            out["font-path"] = str(found)
+    return out, note
+
+
+def _find_font(font: str, search_dirs: Sequence[str | Path]) -> Path | None:
+    path = Path(font)
+    if path.is_absolute():
+        return path if path.is_file() else None
+    for folder in search_dirs:
+        for candidate in (Path(folder) / path, Path(folder) / path.name):
+            if candidate.is_file():
+                return candidate.resolve()
+    return None

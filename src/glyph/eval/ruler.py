@@ -1,9 +1,12 @@
 """RULER's synthetic tasks (Hsieh et al., 2024), generated from the published task definitions.
 
-Thirteen tasks: eight needle-in-a-haystack variants (``niah_*``), variable tracking (``vt``),
-common-words extraction (``cwe``) and frequent-words extraction (``fwe``), with RULER's
-parameters (haystack kind, key/value kinds, numbers of keys, values and queries, chain hops,
-word frequencies, Zipf exponent). Code and wording are ours; wording lives in prompts.yaml.
+This is glyph's built-in, offline generator (reports name it so): thirteen tasks, eight
+needle-in-a-haystack variants (``niah_*``), variable tracking (``vt``), common-words
+extraction (``cwe``), frequent-words extraction (``fwe``) and the two QA tasks (``qa_1`` on
+SQuAD, ``qa_2`` on HotpotQA, from the user's files or the hub: :mod:`.ruler_qa`), with
+RULER's parameters (haystack kind, key/value kinds, numbers of keys, values and queries,
+chain hops, word frequencies, Zipf exponent). Code and wording are ours; wording lives in
+prompts.yaml. Data made by RULER's own scripts loads with :mod:`.ruler_data` instead.
 
 Like RULER, each sample is sized so that the whole text prompt plus the tokens the answer
 may take fits the target length, counted with the project's tokenizer (Qwen by default).
@@ -14,14 +17,16 @@ stay text.
 
 from __future__ import annotations
 
+import functools
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from glyph.eval.haystack import DEPTHS, NOISE, essay_sentences, fit_size, insert_at_depths
 from glyph.eval.prompts import Prompts, fill, load_prompts
+from glyph.eval.ruler_qa import QaCorpus, load_qa_corpus, qa_haystack
 from glyph.eval.sample import Sample, length_label
 from glyph.eval.words import coded_words, random_key_word, word_pool
 from glyph.tokens import TextTokenizer, get_tokenizer
@@ -70,7 +75,18 @@ class FweSpec:
     answer_tokens: int = 50
 
 
-Spec = NiahSpec | VtSpec | CweSpec | FweSpec
+@dataclass(frozen=True)
+class QaSpec:
+    dataset: Literal["squad", "hotpotqa"] = "squad"
+    corpus: QaCorpus | None = None  # set from the user's data before generating
+    pick: int = 0  # which question: the pick-th of a seeded permutation of the corpus's questions
+    seed: int = 0
+    family: str = "qa"
+    answer_tokens: int = 32
+    metric: str = "string_match_part"  # RULER scores QA as "any reference found"
+
+
+Spec = NiahSpec | VtSpec | CweSpec | FweSpec | QaSpec
 
 #: RULER's task table (its synthetic.yaml, minus the QA tasks that need SQuAD/HotpotQA).
 RULER_TASKS: dict[str, Spec] = {
@@ -86,6 +102,9 @@ RULER_TASKS: dict[str, Spec] = {
     "cwe": CweSpec(),
     "fwe": FweSpec(),
 }
+
+#: RULER's QA tasks: they need SQuAD / HotpotQA data (``qa_data`` of :func:`generate_ruler`).
+QA_TASKS: dict[str, QaSpec] = {"qa_1": QaSpec("squad"), "qa_2": QaSpec("hotpotqa")}
 
 #: RULER's standard lengths: 4K to 128K in the paper, 1M for the long end.
 RULER_LENGTHS = tuple(4096 * 2**i for i in range(9))  # 4k .. 1m
@@ -304,10 +323,36 @@ def _fwe(spec: FweSpec, seed: str, n: int, prompts: Prompts, length: int) -> Bui
     )
 
 
-_BUILDERS: dict[type, Callable[..., Built]] = {NiahSpec: _niah, VtSpec: _vt, CweSpec: _cwe, FweSpec: _fwe}
+@functools.cache
+def _question_order(corpus: QaCorpus, seed: int) -> tuple[int, ...]:
+    order = list(range(len(corpus.items)))
+    random.Random(f"glyph-ruler-qa:{seed}:{corpus.dataset}").shuffle(order)
+    return tuple(order)
 
-# smallest haystack size per builder: the unit is a word (essay, cwe, fwe) or a line (noise, needle)
-_MIN_SIZE: dict[type, int] = {NiahSpec: 1, VtSpec: 1, CweSpec: 1, FweSpec: 20}
+
+def _qa(spec: QaSpec, seed: str, n: int, prompts: Prompts, length: int) -> Built:
+    if spec.corpus is None:
+        raise ValueError(f"RULER's {spec.dataset} QA task needs its data (qa_data={{'{spec.dataset}': PATH or 'hub'}})")
+    p = prompts["ruler"]["qa"]
+    order = _question_order(spec.corpus, spec.seed)
+    item = spec.corpus.items[order[spec.pick % len(order)]]
+    return Built(
+        instruction=p["instruction"],
+        context=qa_haystack(spec.corpus, item, n, seed),
+        question=fill(p["question"], query=item.query),
+        answers=list(item.answers),
+        query={},
+        extra={"documents": max(n, len(item.gold)), "qa_dataset": spec.dataset, "qa_source": spec.corpus.source},
+    )
+
+
+_BUILDERS: dict[type, Callable[..., Built]] = {
+    NiahSpec: _niah, VtSpec: _vt, CweSpec: _cwe, FweSpec: _fwe, QaSpec: _qa,
+}  # fmt: skip
+
+# smallest haystack size per builder: the unit is a word (essay, cwe, fwe), a line (noise,
+# needle) or a document (qa)
+_MIN_SIZE: dict[type, int] = {NiahSpec: 1, VtSpec: 1, CweSpec: 1, FweSpec: 20, QaSpec: 1}
 
 
 # ----------------------------------------------------------------------------- public API
@@ -327,9 +372,11 @@ def generate_sample(
     spec: Spec | None = None,
 ) -> Sample:
     """One RULER sample whose text prompt plus answer budget fits ``length`` tokens."""
-    spec = spec or RULER_TASKS.get(task)
+    spec = spec or RULER_TASKS.get(task) or QA_TASKS.get(task)
     if spec is None:
-        raise ValueError(f"unknown RULER task {task!r}; known: {', '.join(RULER_TASKS)}")
+        raise ValueError(f"unknown RULER task {task!r}; known: {', '.join([*RULER_TASKS, *QA_TASKS])}")
+    if isinstance(spec, QaSpec):
+        spec = replace(spec, pick=index, seed=seed)
     tok = get_tokenizer(tokenizer)
     prompts = prompts or load_prompts()
     builder = _BUILDERS[type(spec)]
@@ -358,7 +405,7 @@ def generate_sample(
         context=built.context,
         question=built.question,
         answers=built.answers,
-        metric="string_match_all",
+        metric=getattr(spec, "metric", "string_match_all"),
         instruction=built.instruction,
         max_new_tokens=spec.answer_tokens,
         benchmark="ruler",
@@ -376,6 +423,16 @@ def generate_sample(
     )
 
 
+def qa_specs(qa_data: dict[str, str] | None) -> dict[str, QaSpec]:
+    """The QA tasks with their corpora loaded from ``{"squad": PATH or "hub", "hotpotqa": ...}``."""
+    out: dict[str, QaSpec] = {}
+    for task, spec in QA_TASKS.items():
+        source = (qa_data or {}).get(spec.dataset)
+        if source is not None:
+            out[task] = replace(spec, corpus=load_qa_corpus(spec.dataset, source))
+    return out
+
+
 def generate_ruler(
     tasks: Sequence[str] | None = None,
     lengths: Sequence[int] = (4096,),
@@ -383,15 +440,26 @@ def generate_ruler(
     seed: int = 0,
     tokenizer: TextTokenizer | str = "qwen",
     prompts: Prompts | None = None,
+    qa_data: dict[str, str] | None = None,
 ) -> Iterable[Sample]:
-    """Samples for every (length, task, index), lazily: long lengths are large, build on demand."""
+    """Samples for every (length, task, index), lazily: long lengths are large, build on demand.
+
+    ``tasks`` defaults to the synthetic tasks plus the QA tasks whose data ``qa_data`` names
+    (``{"squad": PATH or "hub", "hotpotqa": ...}``).
+    """
     tok = get_tokenizer(tokenizer)
     prompts = prompts or load_prompts()
-    names = list(tasks) if tasks else list(RULER_TASKS)
-    unknown = [t for t in names if t not in RULER_TASKS]
+    qa = qa_specs(qa_data)
+    names = list(tasks) if tasks else [*RULER_TASKS, *qa]
+    known = [*RULER_TASKS, *QA_TASKS]
+    unknown = [t for t in names if t not in known]
     if unknown:
-        raise ValueError(f"unknown RULER task(s) {', '.join(unknown)}; known: {', '.join(RULER_TASKS)}")
+        raise ValueError(f"unknown RULER task(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    no_data = [t for t in names if t in QA_TASKS and t not in qa]
+    if no_data:
+        need = ", ".join(f"{t} needs {QA_TASKS[t].dataset}" for t in no_data)
+        raise ValueError(f"{need}: give its data file (or 'hub'), e.g. --qa-data squad=dev-v2.0.json")
     for length in lengths:
         for task in names:
             for index in range(samples):
-                yield generate_sample(task, length, index, seed, tok, prompts)
+                yield generate_sample(task, length, index, seed, tok, prompts, qa.get(task))

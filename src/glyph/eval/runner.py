@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from glyph.eval.metrics import score
+from glyph.eval.postprocess import clean_prediction, postprocess_name
+from glyph.eval.provenance import Provenance
 from glyph.eval.sample import Sample
 from glyph.measure.compression import measure_compression
 from glyph.readers.base import Consumes, Reader, ReaderAnswer
@@ -70,6 +72,8 @@ class Result:
     usage: dict[str, int | None] = field(default_factory=dict)
     error: str | None = None
     finished: float = 0.0  # unix time
+    inputs: str | None = None  # fingerprint of the run's Provenance (None: not recorded)
+    max_new_tokens: int | None = None  # the generation budget the reader was given
 
     def key(self) -> tuple[str, str, str, str]:
         return (self.id, self.reader, self.config_hash, self.sample_hash)
@@ -91,9 +95,10 @@ def reader_mode(reader: Reader) -> Mode:
 
 
 def score_sample(sample: Sample, prediction: str) -> float:
-    """The sample's official metric on ``prediction``, in [0, 1]."""
+    """The sample's official metric on ``prediction``, in [0, 1], after the benchmark's clean-up."""
     kwargs = {k: sample.metadata[k] for k in _METRIC_KWARGS if sample.metadata.get(k) is not None}
-    return score(sample.metric, prediction, sample.answers, task=sample.task, **kwargs)
+    cleaned = clean_prediction(prediction, postprocess_name(sample.benchmark, sample.metadata))
+    return score(sample.metric, cleaned, sample.answers, task=sample.task, **kwargs)
 
 
 @dataclass
@@ -106,6 +111,9 @@ class EvalSettings:
     vlm: str = "glm4v"
     tokenizer: TextTokenizer | str = "qwen"
     system: str | None = None
+    max_new_tokens: int | None = None  # one budget for every sample (Glyph: 8192, it thinks first)
+    provenance: Provenance | None = None
+    sample_configs: bool = True  # apply a sample's own rendering keys (Glyph's records) over cfg
 
     def __post_init__(self) -> None:
         self.reader_name = self.reader_name or self.reader.name
@@ -113,16 +121,37 @@ class EvalSettings:
         self.tok: TextTokenizer = get_tokenizer(self.tokenizer)
         self.vlm = get_vlm_rule(self.vlm).name
         self.config_hash = TEXT_CONFIG if self.mode == "text" else self.cfg.content_hash()
+        self.inputs = self.provenance.fingerprint(self.mode) if self.provenance else None
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be a positive number of tokens, got {self.max_new_tokens}")
+        self._configs: dict[str, RenderConfig] = {}
+
+    def budget(self, sample: Sample) -> int:
+        """How many tokens the reader may generate for ``sample``."""
+        return self.max_new_tokens or sample.max_new_tokens
+
+    def config_for(self, sample: Sample) -> RenderConfig:
+        """The run's config with the sample's own rendering keys applied (cached per distinct keys)."""
+        if not (self.sample_configs and sample.render):
+            return self.cfg
+        key = json.dumps(sample.render, sort_keys=True)
+        if key not in self._configs:
+            try:
+                self._configs[key] = self.cfg.with_updates(**sample.render)
+            except ValueError as exc:
+                raise ValueError(f"sample {sample.id}: its rendering config is not valid: {exc}") from None
+        return self._configs[key]
 
 
 async def _ask(s: EvalSettings, sample: Sample, pages: list[Any]) -> ReaderAnswer:
     reader = s.reader
+    budget = s.budget(sample)
     if reader.consumes is Consumes.TEXT:
-        text = "\n\n".join(p for p in (sample.instruction, sample.context) if p)
-        return await reader.aanswer_text(text, sample.question, system=s.system, max_tokens=sample.max_new_tokens)
+        text, question = sample.text_reader_parts()
+        return await reader.aanswer_text(text, question, system=s.system, max_tokens=budget)
     if reader.consumes is Consumes.SAMPLE:
         return await asyncio.to_thread(reader.answer_sample, sample, pages)
-    return await reader.aanswer(pages, sample.page_prompt(), system=s.system, max_tokens=sample.max_new_tokens)
+    return await reader.aanswer(pages, sample.page_prompt(), system=s.system, max_tokens=budget)
 
 
 async def evaluate_one(sample: Sample, s: EvalSettings, on_error: str = "record") -> Result:
@@ -143,6 +172,8 @@ async def evaluate_one(sample: Sample, s: EvalSettings, on_error: str = "record"
         score=0.0,
         text_tokens=None,
         prompt_tokens=sample.metadata.get("prompt_tokens"),
+        inputs=s.inputs,
+        max_new_tokens=s.budget(sample),
     )
     pages: list[Any] = []
     try:
@@ -150,7 +181,7 @@ async def evaluate_one(sample: Sample, s: EvalSettings, on_error: str = "record"
             result.text_tokens = await asyncio.to_thread(s.tok.count, sample.context)
         else:
             report, pages = await asyncio.to_thread(
-                measure_compression, sample.context, s.cfg, [s.vlm], s.tok, True
+                measure_compression, sample.context, s.config_for(sample), [s.vlm], s.tok, True
             )
             cost = report.costs[s.vlm]
             result.text_tokens, result.visual_tokens, result.ratio = (
@@ -234,9 +265,11 @@ def evaluate(
     system: str | None = None,
     concurrency: int | None = None,
     on_error: str = "record",
+    max_new_tokens: int | None = None,
+    provenance: Provenance | None = None,
 ) -> list[Result]:
     """Evaluate in memory (no files): the results, in completion order."""
-    s = EvalSettings(reader, cfg, reader_name, vlm, tokenizer, system)
+    s = EvalSettings(reader, cfg, reader_name, vlm, tokenizer, system, max_new_tokens, provenance)
     out: list[Result] = []
     n = concurrency or reader.eval_concurrency
     asyncio.run(_evaluate_stream(samples, s, n, lambda _: False, out.append, lambda _: None, on_error))
@@ -302,7 +335,8 @@ def record_run(out_dir: Path, s: EvalSettings, meta: dict[str, Any]) -> None:
     path = out_dir / RUNS
     runs = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     options = {k: ("***" if _secret(k) else v) for k, v in (meta.pop("reader_options", None) or {}).items()}
-    runs[f"{s.reader_name}@{s.config_hash}"] = {
+    key = f"{s.reader_name}@{s.config_hash}" + (f"@{s.inputs}" if s.inputs else "")
+    runs[key] = {
         "reader": s.reader_name,
         "mode": s.mode,
         "config_hash": s.config_hash,
@@ -310,6 +344,9 @@ def record_run(out_dir: Path, s: EvalSettings, meta: dict[str, Any]) -> None:
         "vlm": s.vlm,
         "tokenizer": getattr(s.tok, "name", str(s.tok)),
         "reader_options": options,
+        "max_new_tokens": s.max_new_tokens,
+        "inputs": s.inputs,
+        "provenance": s.provenance.to_dict() if s.provenance else None,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **meta,
     }
@@ -333,14 +370,22 @@ def run_eval(
     on_result: Callable[[Result], None] | None = None,
     on_skip: Callable[[Sample], None] | None = None,
     meta: dict[str, Any] | None = None,
+    max_new_tokens: int | None = None,
+    provenance: Provenance | None = None,
+    sample_configs: bool = True,
 ) -> RunOutcome:
     """Evaluate into ``out_dir/results.jsonl``, skipping what an earlier run already finished.
 
     ``concurrency`` bounds the samples in flight (default: the reader's ``eval_concurrency``,
     else 4). ``on_error="raise"`` stops at the first reader error instead of recording it.
+    ``max_new_tokens`` replaces every sample's generation budget; ``provenance`` is recorded
+    in runs.json and fingerprinted into every result; ``sample_configs=False`` ignores the
+    rendering keys samples bring (Glyph's per-record configs).
     """
     out = Path(out_dir)
-    s = EvalSettings(reader, cfg, reader_name, vlm, tokenizer, system)
+    s = EvalSettings(
+        reader, cfg, reader_name, vlm, tokenizer, system, max_new_tokens, provenance, sample_configs
+    )
     done: set[tuple[str, str, str, str]] = set()
     if resume:
         latest: dict[tuple[str, str, str, str], Result] = {}

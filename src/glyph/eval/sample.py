@@ -53,6 +53,36 @@ def bucket_for(tokens: int, floor: int = 4096) -> str:
     return length_label(size)
 
 
+def range_bin(tokens: int, first: int = 8192) -> str:
+    """MRCR's bins as the Glyph paper reports them: ``0-8k``, ``8k-16k``, ``16k-32k``, ... (upper bound inclusive)."""
+    if tokens <= first:
+        return f"0-{length_label(first)}"
+    hi = first
+    while hi < tokens:
+        hi *= 2
+    return f"{length_label(hi // 2)}-{length_label(hi)}"
+
+
+def longbench_e_bin(words: int) -> str:
+    """LongBench-E's length interval of a record (its ``length`` field, in words): ``0-4k``, ``4-8k``, ``8k+``."""
+    if words < 4000:
+        return "0-4k"
+    return "4-8k" if words < 8000 else "8k+"
+
+
+def bucket_key(bucket: str) -> tuple[int, str]:
+    """Sort key of a bucket label by its length in tokens: ``8k``; ranges by their upper end; ``8k+`` after ``4-8k``."""
+    label = bucket.strip()
+    try:
+        if label.endswith("+"):
+            return (parse_length(label[:-1]) + 1, bucket)
+        if "-" in label:
+            return (parse_length(label.rsplit("-", 1)[1]), bucket)
+        return (parse_length(label), bucket)
+    except ValueError:
+        return (1 << 62, bucket)
+
+
 @dataclass(frozen=True)
 class Sample:
     """An evaluation item. ``metadata['query']`` holds what the question asks, machine-readable.
@@ -73,6 +103,15 @@ class Sample:
     max_new_tokens: int = 128
     benchmark: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: what joins instruction, context and question in the text prompt; ``""`` for official
+    #: prompt files, whose parts carry the template's own whitespace (byte-equal prompts)
+    joiner: str = "\n\n"
+    #: the text shown next to the pages when a page-prompt file gives one (Glyph's
+    #: ``dataset2vlmprompt.json``); ``None``: instruction and question
+    page_question: str | None = None
+    #: rendering-config keys (reference JSON format) this sample's data asks for, e.g. the
+    #: per-record ``config`` of Glyph's evaluation sets; the run applies them over its config
+    render: dict[str, Any] | None = None
 
     @property
     def bucket(self) -> str:
@@ -81,16 +120,40 @@ class Sample:
 
     def text_prompt(self) -> str:
         """The whole prompt as plain text: what a text LLM reads (and what the length counts)."""
-        return "\n\n".join(part for part in (self.instruction, self.context, self.question) if part)
+        return self.joiner.join(part for part in (self.instruction, self.context, self.question) if part)
 
     def page_prompt(self) -> str:
         """The text a page reader reads next to the page images (everything but the context)."""
-        return "\n\n".join(part for part in (self.instruction, self.question) if part)
+        if self.page_question is not None:
+            return self.page_question
+        return self.joiner.join(part for part in (self.instruction, self.question) if part)
+
+    def text_reader_parts(self) -> tuple[str, str]:
+        """``(document, question)`` for a text reader, which sends ``document + "\\n\\n" + question``.
+
+        With official prompts (``joiner == ""``) the blank line is taken from the question when
+        the template has one there, so the text sent is the official prompt byte for byte;
+        where the template has none (RULER's ``\\n`` before the question) one blank line is added.
+        """
+        if self.joiner == "\n\n" or not self.question:
+            return self.joiner.join(p for p in (self.instruction, self.context) if p), self.question
+        document = self.instruction + self.context
+        if self.question.startswith("\n\n"):
+            return document, self.question[2:]
+        return document.rstrip("\n"), self.question.lstrip("\n")
 
     @property
     def content_hash(self) -> str:
-        """Changes whenever anything the reader sees or the scorer uses changes (resume safety)."""
-        payload = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8")
+        """Changes whenever anything the reader sees or the scorer uses changes (resume safety).
+
+        Fields added after results were first recorded count only when they differ from their
+        defaults, so results recorded before they existed are still found on resume.
+        """
+        data = self.to_dict()
+        for name, default in _LATER_FIELDS.items():
+            if data.get(name) == default:
+                data.pop(name, None)
+        payload = json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(payload).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,3 +163,7 @@ class Sample:
     def from_dict(cls, data: dict[str, Any]) -> Sample:
         fields = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+#: fields added to ``Sample`` after the first recorded runs, with their defaults (see content_hash)
+_LATER_FIELDS: dict[str, Any] = {"joiner": "\n\n", "page_question": None, "render": None}

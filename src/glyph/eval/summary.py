@@ -9,7 +9,10 @@ side by side as columns. Definitions (scores per sample are in [0, 1]):
 * compression: per sample, context text tokens / visual tokens; mean and max over samples.
 
 Errored samples count as score 0 and are reported. Where a sample was evaluated twice with
-the same run key, the later record wins.
+the same run key, the later record wins. Runs also differ by their recorded inputs
+(:mod:`.provenance`): the report lists each run's data, prompts, truncation, tokenizer,
+generation length and clean-up, and warns when runs side by side differ in any of them or
+cover different samples. LongBench runs get LongBench's category means as well.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean
 
+from glyph.eval.longbench import CATEGORIES
+from glyph.eval.provenance import Provenance, RunInputs, comparability_warnings
 from glyph.eval.runner import RESULTS, RUNS, Result, read_results
-from glyph.eval.sample import parse_length
+from glyph.eval.sample import bucket_key
 
 LEGIBILITY_NOTE = (
     "Readers named `*-extract` are **legibility bounds, not language models**: the pages are "
@@ -54,18 +59,13 @@ class RunSummary:
     pages_mean: float | None = None
     seconds_mean: float = 0.0
     vlm: str | None = None
+    inputs: str | None = None  # the provenance fingerprint its results carry
+    by_category: dict[str, float] = field(default_factory=dict)  # LongBench categories
+    samples_seen: list[tuple[str, tuple[str, ...]]] = field(default_factory=list, repr=False)
 
     @property
     def legibility_bound(self) -> bool:
         return self.reader.endswith("-extract")
-
-
-def bucket_key(bucket: str) -> tuple[int, str]:
-    """Sort key: buckets by their length in tokens."""
-    try:
-        return (parse_length(bucket), bucket)
-    except ValueError:
-        return (1 << 62, bucket)
 
 
 def load_results(paths: Iterable[str | Path]) -> list[Result]:
@@ -78,8 +78,19 @@ def load_results(paths: Iterable[str | Path]) -> list[Result]:
     return list(latest.values())
 
 
-def run_label(reader: str, mode: str, config_hash: str) -> str:
-    return f"{reader} (text)" if mode == "text" else f"{reader} @ {config_hash[:8]}"
+def run_label(reader: str, mode: str, config_hash: str, inputs: str | None = None) -> str:
+    label = f"{reader} (text)" if mode == "text" else f"{reader} @ {config_hash[:8]}"
+    return label + (f" [inputs {inputs[:6]}]" if inputs else "")
+
+
+def _categories(by_task: dict[str, float]) -> dict[str, float]:
+    """LongBench's category means (of task scores), for the categories a run has tasks in."""
+    out: dict[str, float] = {}
+    for category, names in CATEGORIES.items():
+        scores = [v for t, v in by_task.items() if t.removesuffix("_e") in names]
+        if scores:
+            out[category] = fmean(scores)
+    return out
 
 
 def _mean_of_tasks(results: Sequence[Result]) -> float:
@@ -89,8 +100,8 @@ def _mean_of_tasks(results: Sequence[Result]) -> float:
     return fmean(fmean(v) for v in per_task.values()) if per_task else 0.0
 
 
-def summarize_run(results: Sequence[Result]) -> RunSummary:
-    """The numbers of one run (all ``results`` share reader, mode and config hash)."""
+def summarize_run(results: Sequence[Result], label_inputs: bool = False) -> RunSummary:
+    """The numbers of one run (all ``results`` share reader, mode, config hash and inputs)."""
     first = results[0]
     by_task_bucket: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     by_bucket_results: dict[str, list[Result]] = defaultdict(list)
@@ -108,7 +119,7 @@ def summarize_run(results: Sequence[Result]) -> RunSummary:
         if rs:
             ratio_by_bucket[b], ratio_max_by_bucket[b] = fmean(rs), max(rs)
     return RunSummary(
-        run=run_label(first.reader, first.mode, first.config_hash),
+        run=run_label(first.reader, first.mode, first.config_hash, first.inputs if label_inputs else None),
         reader=first.reader,
         mode=first.mode,
         config_hash=first.config_hash,
@@ -130,16 +141,60 @@ def summarize_run(results: Sequence[Result]) -> RunSummary:
         pages_mean=fmean(pages) if pages else None,
         seconds_mean=fmean(r.seconds for r in results),
         vlm=next((r.vlm for r in results if r.vlm), None),
+        inputs=first.inputs,
+        by_category=_categories(by_task) if "longbench" in {r.benchmark for r in results} else {},
+        samples_seen=sorted({(r.id, tuple(r.answers)) for r in results}),
     )
 
 
 def summarize(results: Iterable[Result]) -> list[RunSummary]:
-    """One summary per run, text runs first, then by reader and config."""
-    runs: dict[tuple[str, str, str], list[Result]] = defaultdict(list)
+    """One summary per run, text runs first, then by reader and config.
+
+    Results of one reader and config made from different inputs are separate runs (their
+    labels then name the inputs fingerprint).
+    """
+    runs: dict[tuple[str, str, str, str], list[Result]] = defaultdict(list)
     for r in results:
-        runs[(r.reader, r.mode, r.config_hash)].append(r)
-    order = sorted(runs, key=lambda k: (k[1] != "text", k[0], k[2]))
-    return [summarize_run(runs[k]) for k in order]
+        runs[(r.reader, r.mode, r.config_hash, r.inputs or "")].append(r)
+    splits = defaultdict(set)
+    for k in runs:
+        splits[k[:3]].add(k[3])
+    order = sorted(runs, key=lambda k: (k[1] != "text", k[0], k[2], k[3]))
+    return [summarize_run(runs[k], label_inputs=len(splits[k[:3]]) > 1) for k in order]
+
+
+def load_provenance(sources: Sequence[Path]) -> tuple[dict[str, object], dict[str, Provenance]]:
+    """runs.json entries of ``sources`` (merged) and the provenance per inputs fingerprint."""
+    runs: dict[str, object] = {}
+    for src in sources:
+        meta = (src if src.is_dir() else src.parent) / RUNS
+        if meta.is_file():
+            runs.update(json.loads(meta.read_text(encoding="utf-8")))
+    by_inputs: dict[str, Provenance] = {}
+    for entry in runs.values():
+        if isinstance(entry, dict) and entry.get("inputs") and isinstance(entry.get("provenance"), dict):
+            by_inputs[str(entry["inputs"])] = Provenance.from_dict(entry["provenance"])
+    return runs, by_inputs
+
+
+def sample_warnings(summaries: Sequence[RunSummary]) -> list[str]:
+    """Runs side by side that cover different samples (ids and references), one line per pair."""
+    out: list[str] = []
+    for i, a in enumerate(summaries):
+        for b in summaries[i + 1 :]:
+            sa, sb = set(a.samples_seen), set(b.samples_seen)
+            if sa != sb:
+                out.append(
+                    f"{a.run} and {b.run} cover different samples ({len(sa - sb)} only in the first, "
+                    f"{len(sb - sa)} only in the second, {len(sa & sb)} shared): compare them on the shared ones"
+                )
+    return out
+
+
+def input_warnings(summaries: Sequence[RunSummary], provenance: dict[str, Provenance]) -> list[str]:
+    """Every comparability warning for ``summaries``: inputs that differ, samples that differ."""
+    runs = [RunInputs(s.run, s.mode, provenance.get(s.inputs or "")) for s in summaries]
+    return comparability_warnings(runs) + sample_warnings(summaries)
 
 
 # ----------------------------------------------------------------------------- report
@@ -159,11 +214,36 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _inputs_table(summaries: Sequence[RunSummary], provenance: dict[str, Provenance]) -> list[str]:
+    rows = []
+    for s in summaries:
+        p = provenance.get(s.inputs or "")
+        if p is None:
+            rows.append([s.run, "not recorded", "–", "–", "–", "–", "–"])
+            continue
+        prompt = p.prompt_for(s.mode)
+        rows.append([
+            s.run, f"{p.data} ({p.data_layout})",
+            f"{prompt.get('name') or prompt.get('path', '–')} [{prompt.get('sha256', '')[:8]}]",
+            p.truncation, p.tokenizer, p.generation, p.postprocess,
+        ])  # fmt: skip
+    lines = _table(["run", "data", "prompts", "truncation", "tokenizer", "generation", "clean-up"], rows)
+    notes = sorted({n for s in summaries if (p := provenance.get(s.inputs or "")) for n in (p.chat_template, *p.notes)})
+    return lines + ([""] + [f"- {n}" for n in notes] if notes else [])
+
+
 def markdown_report(
-    summaries: Sequence[RunSummary], sources: Sequence[str], plots: Sequence[str] = ()
+    summaries: Sequence[RunSummary],
+    sources: Sequence[str],
+    plots: Sequence[str] = (),
+    provenance: dict[str, Provenance] | None = None,
 ) -> str:
-    """The report: runs, accuracy by task and by length (x100), compression by length."""
+    """The report: runs, their inputs (and warnings), accuracy by task and by length (x100), compression by length."""
+    provenance = provenance or {}
     lines = ["# Glyph evaluation report", "", "Results: " + ", ".join(f"`{s}`" for s in sources), ""]
+    warnings = input_warnings(summaries, provenance) if len(summaries) > 1 else []
+    for w in warnings:
+        lines += [f"> **Warning:** {w}.", ""]
     if any(s.legibility_bound for s in summaries):
         lines += ["> " + LEGIBILITY_NOTE, ""]
     lines += ["## Runs", ""]
@@ -185,8 +265,17 @@ def markdown_report(
             for s in summaries
         ],
     )
+    lines += ["", "## Inputs", ""] + _inputs_table(summaries, provenance)
     tasks = sorted({t for s in summaries for t in s.by_task})
     buckets = sorted({b for s in summaries for b in s.by_bucket}, key=bucket_key)
+    if any(s.by_category for s in summaries):
+        cats = [c for c in CATEGORIES if any(c in s.by_category for s in summaries)]
+        lines += ["", "## LongBench by category (mean of task scores x 100; Avg: all tasks)", ""]
+        lines += _table(
+            ["category", *[s.run for s in summaries]],
+            [[c, *[_pct(s.by_category.get(c)) for s in summaries]] for c in cats]
+            + [["Avg", *[_pct(s.accuracy) for s in summaries]]],
+        )
     lines += ["", "## Accuracy by task (score x 100)", ""]
     lines += _table(
         ["task", *[s.run for s in summaries]],
@@ -291,21 +380,18 @@ def write_report(
     out = Path(out_dir) if out_dir else (srcs[0] if srcs[0].is_dir() else srcs[0].parent)
     out.mkdir(parents=True, exist_ok=True)
     summaries = summarize(load_results(srcs))
-    runs: dict[str, object] = {}
-    for src in srcs:
-        meta = (src if src.is_dir() else src.parent) / RUNS
-        if meta.is_file():
-            runs.update(json.loads(meta.read_text(encoding="utf-8")))
+    runs, provenance = load_provenance(srcs)
+    warnings = input_warnings(summaries, provenance) if len(summaries) > 1 else []
+    dumped = [{k: v for k, v in asdict(s).items() if k != "samples_seen"} for s in summaries]
     (out / "summary.json").write_text(
-        json.dumps(
-            {"runs": [asdict(s) for s in summaries], "run_settings": runs}, indent=2, ensure_ascii=False
-        )
+        json.dumps({"runs": dumped, "run_settings": runs, "warnings": warnings}, indent=2, ensure_ascii=False)
         + "\n",
         encoding="utf-8",
     )
     plots = plot(summaries, out) if summaries else []
     report = out / "report.md"
     report.write_text(
-        markdown_report(summaries, [str(s) for s in srcs], [str(p) for p in plots]), encoding="utf-8"
+        markdown_report(summaries, [str(s) for s in srcs], [str(p) for p in plots], provenance),
+        encoding="utf-8",
     )
     return summaries, report
