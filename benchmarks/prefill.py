@@ -27,7 +27,7 @@ it runs on one thread (``--threads``), which keeps timings steady on a shared ma
 
 On a GPU with the released checkpoint (bf16, ~20 GB of weights, one 80 GB GPU is enough):
 
-    pip install 'glyph[local]'      # torch with CUDA first
+    pip install 'glyph-vtc[local]'      # torch with CUDA first
     python benchmarks/prefill.py --model zai-org/Glyph --lengths 32k,64k,128k \\
         --out benchmarks/results/prefill_glyph.md
 

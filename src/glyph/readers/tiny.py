@@ -21,7 +21,7 @@ and :class:`~glyph.readers.local_hf.TransformersReader` load like the real thing
     converted to a Hugging Face tokenizer, plus the family's special tokens. Text then costs
     the model exactly as many tokens as glyph's ``qwen`` counter says.
 
-Needs torch and transformers >= 5 (``pip install 'glyph[local]'``).
+Needs torch and transformers >= 5 (``pip install 'glyph-vtc[local]'``).
 """
 
 from __future__ import annotations
