@@ -7,14 +7,16 @@ from glyph.measure.compression import (
     compression_from_sizes,
     measure_compression,
 )
-from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, normalize, score_pages, score_text
+from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, Segment, align, normalize, score_pages, score_text
 
 __all__ = [
     "CHAR_CLASSES",
     "DEFAULT_VLMS",
     "CompressionReport",
     "Fidelity",
+    "Segment",
     "VisualCost",
+    "align",
     "compression_from_sizes",
     "measure_compression",
     "normalize",
