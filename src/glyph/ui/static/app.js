@@ -401,11 +401,17 @@ function drawStudy(s) {
         const t = c.raw.trial;
         return `trial ${t.trial} (gen ${t.generation}, ${t.origin}): accuracy ${t.accuracy.toFixed(3)}, ${t.compression.toFixed(2)}x`;
       } } } },
-      onHover: (_e, items) => { if (items.length) hoverTrial(datasets[items[0].datasetIndex].data[items[0].index].trial); },
-      onClick: (_e, items) => { if (items.length) hoverTrial(datasets[items[0].datasetIndex].data[items[0].index].trial, true); },
+      onHover: (_e, items) => { if (items.length) hoverTrial(topTrial(datasets, items)); },
+      onClick: (_e, items) => { if (items.length) hoverTrial(topTrial(datasets, items), true); },
     },
   });
 }
+
+// Points overlap (configs with the same scores): the one drawn on top wins (best, then front, then the rest).
+const topTrial = (datasets, items) => {
+  const top = items.reduce((a, b) => (b.datasetIndex > a.datasetIndex ? b : a));
+  return datasets[top.datasetIndex].data[top.index].trial;
+};
 
 function hoverTrial(t, now = false) {
   clearTimeout(state.hoverTimer);
