@@ -193,3 +193,13 @@ def test_asking_without_models_says_how_to_configure_them() -> None:
     res = c.post("/api/ask", json={"render": r["id"], "question": "Who?"})
     assert res.status_code == 400 and "--page-url" in res.json()["error"]["message"]
     assert c.post("/api/ask", json={"render": r["id"], "question": "  "}).status_code == 400
+
+
+def test_cli_refuses_an_open_playground_without_a_token_and_bad_model_flags() -> None:
+    runner = CliRunner()
+    exposed = runner.invoke(cli, ["ui", "--host", "0.0.0.0", "--no-token"])
+    assert exposed.exit_code == 2 and "loopback only" in exposed.output
+    both = runner.invoke(cli, ["ui", "--page-url", "http://x:1/v1", "--page-local", "ckpt"])
+    assert both.exit_code == 2 and "either a URL" in both.output
+    missing = runner.invoke(cli, ["ui", "--study", "/nonexistent/study"])
+    assert missing.exit_code == 2 and "/nonexistent/study" in missing.output
