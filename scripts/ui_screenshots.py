@@ -68,20 +68,17 @@ def main() -> None:
     from glyph.ui import Side, UISettings, asgi_app
 
     args.out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp, tiny_gateway(Path(tmp)) as gateway:
-        side = Side(url=gateway + "/v1")
-        settings = UISettings(
-            token=TOKEN, page=side, text=side, max_tokens=24,
-            studies=(str(ROOT / "benchmarks/results/search"),), runs=(ROOT / "benchmarks/results/ruler_offline",),
+    sources = {"studies": (str(ROOT / "benchmarks/results/search"),), "runs": (ROOT / "benchmarks/results/ruler_offline",)}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(Path(tmp) / "profile"), executable_path=CHROMIUM, headless=True, bypass_csp=True,
+            viewport={"width": 1440, "height": 1000}, device_scale_factor=1,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
         )
-        with serve(asgi_app(settings)) as url, sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(
-                str(Path(tmp) / "profile"), executable_path=CHROMIUM, headless=True, bypass_csp=True,
-                viewport={"width": 1440, "height": 1000}, device_scale_factor=1,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                      "--disable-sync", "--no-first-run"],
-            )
+        with serve(asgi_app(UISettings(token=TOKEN, **sources))) as url:
             page = context.new_page()
+            page.on("console", lambda m: print("console:", m.text))
             page.goto(f"{url}/?token={TOKEN}")
             wait(page, "document.querySelectorAll('#gallery .thumb').length > 0")
             before = page.inner_text("#render-info")
@@ -89,29 +86,7 @@ def main() -> None:
             wait(page, f"document.querySelector('#render-info').textContent !== {before!r}")
             page.wait_for_timeout(800)  # thumbnails decoded
             page.screenshot(path=str(args.out / "ui_pages.png"))
-            print("docs/ui_pages.png")
-
-            page.select_option("#newlines", "keep")  # shorter lines: a page reads back faster
-            before = page.inner_text("#render-info")
-            page.fill("#dpi-value", "48")
-            page.dispatch_event("#dpi-value", "change")
-            wait(page, f"document.querySelector('#render-info').textContent !== {before!r}")
-            page.fill("#read-page", "2")
-            page.click("#read-button")
-            page.wait_for_selector("#read-scores:not([hidden]), #read-error:not([hidden])", timeout=600_000)
-            page.evaluate("document.querySelector('#read-text').scrollTop = 0")
-            page.locator("#readback").screenshot(path=str(args.out / "ui_readback.png"))
-            print("docs/ui_readback.png")
-
-            page.fill("#text", "The vault code is 4417. It opens the blue door at the end of the corridor.")
-            page.dispatch_event("#text", "input")
-            page.wait_for_timeout(1500)
-            page.fill("#question", "What is the vault code?")
-            page.click("#ask-button")
-            for side_id in ("#side-pages", "#side-text"):
-                page.wait_for_selector(f"{side_id} .stats dt:has-text('latency')", timeout=180_000)
-            page.locator("#ask").screenshot(path=str(args.out / "ui_ask.png"))
-            print("docs/ui_ask.png")
+            print("docs/ui_pages.png", flush=True)
 
             page.click("#tab-study")
             wait(page, "state.studyChart && state.study")
@@ -123,14 +98,47 @@ def main() -> None:
             page.wait_for_selector("#study-detail img", timeout=60_000)
             page.wait_for_timeout(800)
             page.screenshot(path=str(args.out / "ui_study.png"))
-            print("docs/ui_study.png")
+            print("docs/ui_study.png", flush=True)
 
             page.click("#tab-runs")
             page.wait_for_selector("#runs-table tbody tr")
             page.wait_for_timeout(500)
             page.screenshot(path=str(args.out / "ui_runs.png"), full_page=True)
-            print("docs/ui_runs.png")
-            context.close()
+            print("docs/ui_runs.png", flush=True)
+
+            page.close()
+            page = context.new_page()  # a fresh page for the read-back
+            page.goto(f"{url}/?token={TOKEN}")
+            wait(page, "document.querySelectorAll('#gallery .thumb').length > 0")
+            page.fill("#dpi-value", "48")
+            page.dispatch_event("#dpi-value", "change")
+            wait(page, "state.render && state.render.config.dpi === 48 && !state.render.config.reflow && "
+                       "!document.querySelector('#gallery').classList.contains('busy')")
+            page.click("#gallery .thumb >> nth=0")
+            page.click("#zoom-read")
+            page.wait_for_selector("#read-scores:not([hidden]), #read-error:not([hidden])", timeout=600_000)
+            page.evaluate("document.querySelector('#read-text').scrollTop = 0")
+            page.locator("#readback").screenshot(path=str(args.out / "ui_readback.png"))
+            print("docs/ui_readback.png", flush=True)
+            page.close()
+
+        with tiny_gateway(Path(tmp)) as gateway:
+            side = Side(url=gateway + "/v1")
+            with serve(asgi_app(UISettings(token=TOKEN, page=side, text=side, max_tokens=24))) as url:
+                page = context.new_page()
+                page.goto(f"{url}/?token={TOKEN}")
+                wait(page, "document.querySelectorAll('#gallery .thumb').length > 0")
+                before = page.inner_text("#render-info")
+                page.fill("#text", "The vault code is 4417. It opens the blue door at the end of the corridor.")
+                page.dispatch_event("#text", "input")
+                wait(page, f"document.querySelector('#render-info').textContent !== {before!r}")
+                page.fill("#question", "What is the vault code?")
+                page.click("#ask-button")
+                for side_id in ("#side-pages", "#side-text"):
+                    page.wait_for_selector(f"{side_id} .stats dt:has-text('latency')", timeout=300_000)
+                page.locator("#ask").screenshot(path=str(args.out / "ui_ask.png"))
+                print("docs/ui_ask.png", flush=True)
+        context.close()
 
 
 if __name__ == "__main__":

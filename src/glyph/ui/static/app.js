@@ -286,7 +286,7 @@ async function readBack(n) {
   $("read-button").disabled = true;
   try {
     const res = await api("POST", `/api/renders/${r.id}/pages/${n}/read`);
-    if (state.render !== r) return;
+    if (state.render !== r) { $("read-status").textContent = "the pages changed while reading: read again"; return; }
     $("read-status").textContent = `page ${n}: ${fmt(res.chars)} characters, ${fmt(res.char_edits)} character edits, ` +
       `${fmt(res.word_edits)} of ${fmt(res.words)} words wrong · ${res.reader}, ${res.seconds} s`;
     $("char-acc").textContent = pct(res.char_accuracy);
