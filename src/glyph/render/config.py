@@ -278,6 +278,30 @@ def reference_default() -> RenderConfig:
     )
 
 
+#: Stand-ins, in order, for the Source Han Sans HW SC of the reference's config_zh.json (not
+#: installed here; Noto Sans CJK is the same design under another name).
+CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei")
+
+
+def reference_zh() -> RenderConfig:
+    """The reference's config_zh.json: config_en's typography with a CJK main font.
+
+    The first installed of :data:`CJK_FAMILIES`; with none, DejaVu Sans (CJK characters then
+    come from the fallback fonts, or are reported missing).
+    """
+    for family in CJK_FAMILIES:
+        try:
+            resolve_font(family)
+        except ValueError:
+            continue
+        return reference_default().with_updates(**{"font-path": family})
+    return reference_default()
+
+
+#: The reference's two config files by their names, as glyph builds them.
+REFERENCE_PRESETS = {"config_en": reference_default, "config_zh": reference_zh}
+
+
 _EXTENSION_KEYS = ("reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode")
 
 

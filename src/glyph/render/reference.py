@@ -36,7 +36,7 @@ def reference_available() -> str | None:
         import pdf2image  # noqa: F401
         import reportlab  # noqa: F401
     except ImportError as exc:
-        return f"{exc.name} is not installed (pip install 'glyph[reference]')"
+        return f"{exc.name} is not installed (pip install 'glyph-vtc[reference]')"
     if shutil.which("pdftoppm") is None:
         return "poppler-utils (pdftoppm) is not installed (scripts/install_system_deps.sh)"
     return None

