@@ -22,7 +22,8 @@ from typing import Any
 
 from PIL import Image
 
-from glyph.client import image_data_url, make_client
+from glyph.client import make_client
+from glyph.render.raster import save_png
 from glyph.serve.errors import GatewayError
 from glyph.serve.settings import ServeSettings
 
@@ -75,7 +76,10 @@ class UpstreamBackend(Backend):
         )
 
     def page_payload(self, image: Image.Image) -> str:
-        return image_data_url(image)
+        """A PNG data URL; gray pages as 1-channel PNG (same pixels, a third of PIL's encoding time)."""
+        buf = io.BytesIO()
+        save_png(image, buf)
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
     def page_part(self, payload: str) -> dict[str, Any]:
         return {"type": "image_url", "image_url": {"url": payload}}
