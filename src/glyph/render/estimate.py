@@ -32,8 +32,10 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 
 from glyph.render.config import FRAME_PADDING_PT, RenderConfig
 from glyph.render.layout import IGNORED, WHITESPACE, chain_for
@@ -79,6 +81,18 @@ def _class_tables() -> tuple[np.ndarray, np.ndarray]:
     return drawn, ink
 
 
+_CHAINS: LRUCache[tuple[str, tuple[str, ...] | None], Any] = LRUCache(maxsize=64)
+
+
+def _chain_of(cfg: RenderConfig) -> Any:
+    """The config's font chain, looked up once per font choice (resolving fallbacks reads the disk)."""
+    key = (cfg.font_path, cfg.fallback_fonts)
+    chain = _CHAINS.get(key)
+    if chain is None:
+        chain = _CHAINS[key] = chain_for(cfg)
+    return chain
+
+
 def _geometry(cfg: RenderConfig) -> tuple[float, int, float]:
     """(widest line in pt, lines per page, left edge of the text in pt)."""
     width = max(cfg.text_width, cfg.text_width - cfg.first_line_indent)
@@ -101,7 +115,7 @@ def page_floor(text: str, cfg: RenderConfig, stop_above: int | None = None) -> P
 
     Costs one pass over the characters in chunks (no layout, no raster), less when it stops early.
     """
-    chain = chain_for(cfg)
+    chain = _chain_of(cfg)
     width, per_page, x0 = _geometry(cfg)
     cjk = cfg.wrap_mode == "cjk" or (cfg.wrap_mode == "auto" and _CJK.search(text) is not None)
     forced = cfg.newline_markup == "<br/>" and not cfg.reflow

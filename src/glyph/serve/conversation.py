@@ -164,11 +164,16 @@ class ChainState:
 
 @dataclass
 class ChainPage:
-    """One page of a chain, in the backend's form (a data URL or an image), cached by key."""
+    """One page of a chain, in the backend's form (a data URL or an image), cached by key.
+
+    ``lines``: the page's line boxes, kept only by chains built with ``keep_lines`` (a
+    legibility check reads them with the offline OCR; the gateway does not need them).
+    """
 
     payload: Any
     size: tuple[int, int]
     nbytes: int
+    lines: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -184,11 +189,19 @@ class PageChains:
     frozen pages and open pages all live in it, so its budget bounds them together.
     """
 
-    def __init__(self, cache: Any, payload: Callable[[Any], Any], kind: str, key_of: Callable[[RenderConfig], str]):
+    def __init__(
+        self,
+        cache: Any,
+        payload: Callable[[Any], Any],
+        kind: str,
+        key_of: Callable[[RenderConfig], str],
+        keep_lines: bool = False,
+    ) -> None:
         self.cache = cache
         self.payload = payload
         self.kind = kind
         self.key_of = key_of
+        self.keep_lines = keep_lines
 
     def keys(self, texts: Sequence[str], cfg: RenderConfig) -> list[str]:
         """State keys: of the empty chain, then after each message (a hash chain: prefixes share keys)."""
@@ -233,7 +246,7 @@ class PageChains:
         for page in render_pages(tail_text, cfg):
             if len(rendered) >= room:
                 raise _too_many_pages(room)
-            rendered.append((self._page(page.image), page.start))
+            rendered.append((self._page(page), page.start))
         stats.steps += 1
         stats.pages_rendered += len(rendered)
         new_keys: list[str] = []
@@ -249,10 +262,11 @@ class PageChains:
         self.cache.put(("chain-open", key, self.kind), last)
         return new_state, frozen, last
 
-    def _page(self, image: Any) -> ChainPage:
+    def _page(self, page: Any) -> ChainPage:
+        image = page.image
         payload = self.payload(image)
         nbytes = len(payload) if isinstance(payload, str) else image.width * image.height * 3
-        return ChainPage(payload, image.size, nbytes)
+        return ChainPage(payload, image.size, nbytes, page.lines if self.keep_lines else ())
 
 
 def _too_many_pages(limit: int) -> GatewayError:
@@ -310,9 +324,11 @@ class HistoryPlanner:
         page_tokens: Callable[[tuple[int, int]], int],
         part: Callable[[Any], dict[str, Any]],
         threshold: int,
+        lines: Callable[[str, RenderConfig], int] | None = None,
     ) -> None:
         self.chains = chains
         self.count = count
+        self.lines = lines or (lambda text, cfg: page_floor(text, cfg).lines)
         self.page_tokens = page_tokens
         self.part = part
         self.threshold = threshold
@@ -372,6 +388,10 @@ class HistoryPlanner:
         boundary = self.boundary(messages, 1 if system_block else first, policy)
         if system_block:
             boundary = max(boundary, 1)
+        if budget is None and boundary > first:  # as for documents: pages only for a history worth it
+            tokens = sum(self.count(format_message(m)[0]) for m in messages[first:boundary])
+            if tokens < self.threshold:
+                boundary = first
         plan = self._render(messages, first, boundary, cfg, ladder, policy, None, page_limit)
         if budget is None:
             return plan, None
@@ -423,7 +443,7 @@ class HistoryPlanner:
             text, images = format_message(messages[i])
             cur.texts.append(text)
             cur.end = i + 1
-            lines += page_floor(text, cfg).lines if text else 0
+            lines += self.lines(text, cfg) if text else 0
             cur.images.extend(images)
             system_alone = i == 0 and messages[0].get("role") in ("system", "developer")
             if images or system_alone or lines >= policy.segment_pages * per_page:

@@ -42,6 +42,9 @@ from glyph.serve.errors import GatewayError
 from glyph.serve.images import count_images
 from glyph.tokens import VisualTokenRule
 
+#: Token counts remembered (by text digest, ~100 bytes each): every turn of a chat resends its history.
+COUNT_CACHE_ENTRIES = 65536
+
 #: Keys a client may not change: they name files on the server.
 FORBIDDEN_CONFIG_KEYS = {"font-path", "font_path", "fallback-fonts", "fallback_fonts"}
 
@@ -199,8 +202,11 @@ class Planner:
         self.max_pages = max_pages
         self.max_page_pixels = max_page_pixels
         self.image_url_schemes = image_url_schemes
-        self.key_of = key_of or (lambda cfg: cfg.content_hash())
+        self.key_of = functools.lru_cache(maxsize=256)(key_of or RenderConfig.content_hash)  # hashed once per config
         self.chains = PageChains(cache, payload, kind, self.key_of)
+        # token counts of long texts by digest: a conversation resends its history every turn
+        self._counts: LRUCache[Hashable, int] = LRUCache(maxsize=COUNT_CACHE_ENTRIES)
+        self._counts_lock = threading.Lock()
 
     # -- the cheap question first -----------------------------------------------------------
     def might_render(self, messages: list[dict[str, Any]], opts: PlanOptions) -> bool:
@@ -277,7 +283,9 @@ class Planner:
     def _history(
         self, messages: list[dict[str, Any]], cfg: RenderConfig, opts: PlanOptions, stats: RenderStats, images: int
     ) -> tuple[list[dict[str, Any]], int, int]:
-        history = HistoryPlanner(self.chains, self._count, self._page_tokens, self.part, opts.threshold)
+        history = HistoryPlanner(
+            self.chains, self._count, self._page_tokens, self.part, opts.threshold, self._lines
+        )
         for level in history.ladder(cfg, opts.policy):
             self._check_page_size(level)
 
@@ -433,6 +441,29 @@ class Planner:
     def _count(self, text: str) -> int:
         if not text:
             return 0
+        if len(text) < 256:
+            return self._tokenize(text)
+        key = hashlib.sha256(text.encode("utf-8")).digest()  # hashing is ~50x cheaper than tokenizing
+        with self._counts_lock:
+            hit = self._counts.get(key)
+        if hit is None:
+            hit = self._tokenize(text)
+            with self._counts_lock:
+                self._counts[key] = hit
+        return hit
+
+    def _lines(self, text: str, cfg: RenderConfig) -> int:
+        """Lines ``text`` takes at least under ``cfg`` (remembered: history segments are cut by them)."""
+        key = (hashlib.sha256(text.encode("utf-8")).digest(), self.key_of(cfg))
+        with self._counts_lock:
+            hit = self._counts.get(key)
+        if hit is None:
+            hit = page_floor(text, cfg).lines
+            with self._counts_lock:
+                self._counts[key] = hit
+        return hit
+
+    def _tokenize(self, text: str) -> int:
         try:
             return self.counter.count(text)
         except BaseException as exc:  # tiktoken's Rust regex panics (a BaseException) on pathological text
