@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from glyph.train.records import Record, RecordError, record_from_row
 
-__all__ = ["RECORD_SCHEMA", "iter_shard", "list_shards", "read_record", "write_shard"]
+__all__ = ["RECORD_SCHEMA", "iter_shard", "list_shards", "read_record", "scan_shard", "write_shard"]
 
 _STR = {"dtype": "string", "_type": "Value"}
 #: The ``datasets.Features`` of a record row, as ``Features.to_dict()`` writes it (tests check the match).
@@ -95,11 +95,19 @@ def iter_shard(path: str | Path, check_images: bool = False) -> Iterator[Record 
     ``check_images`` also verifies each image file's checksums (PIL ``verify``). A shard that cannot be
     opened at all yields one error for the whole file; a row group that fails to decode, one per row.
     """
+    for _, _, item in scan_shard(path, check_images):
+        yield item
+
+
+def scan_shard(
+    path: str | Path, check_images: bool = False
+) -> Iterator[tuple[int, int, Record | RecordError]]:
+    """Like :func:`iter_shard`, with each row's (row group, offset in the group) for random access."""
     path = Path(path)
     try:
         pf = _open(path)
     except RecordError as exc:
-        yield exc
+        yield -1, -1, exc
         return
     row = 0
     for g in range(pf.metadata.num_row_groups):
@@ -108,25 +116,25 @@ def iter_shard(path: str | Path, check_images: bool = False) -> Iterator[Record 
             rows = pf.read_row_group(g).to_pylist()
         except (OSError, pa.ArrowException) as exc:
             for k in range(n):
-                yield RecordError(None, f"unreadable row: {exc}", where=f"{path.name} row {row + k}")
+                yield g, k, RecordError(None, f"unreadable row: {exc}", where=f"{path.name} row {row + k}")
             row += n
             continue
-        for data in rows:
+        for k, data in enumerate(rows):
             where = f"{path.name} row {row}"
             try:
                 record = record_from_row(data, where=where)
                 if check_images:
                     record.check_images()
-                yield record
+                yield g, k, record
             except RecordError as exc:
-                yield exc if exc.where else RecordError(exc.record_id, exc.reason, where)
+                yield g, k, exc if exc.where else RecordError(exc.record_id, exc.reason, where)
             row += 1
 
 
-def read_record(pf: pq.ParquetFile, row_group: int, where: str = "") -> Record:
-    """The record of one row group (the random-access path trainers use)."""
-    (data,) = pf.read_row_group(row_group).to_pylist()
-    return record_from_row(data, where=where)
+def read_record(pf: pq.ParquetFile, row_group: int, offset: int = 0, where: str = "") -> Record:
+    """One record by position (the random-access path trainers use; shards hold one per row group)."""
+    table = pf.read_row_group(row_group)
+    return record_from_row(table.slice(offset, 1).to_pylist()[0], where=where)
 
 
 def list_shards(paths: str | Path | Iterable[str | Path]) -> list[Path]:
