@@ -190,7 +190,9 @@ def test_the_papers_recipe_and_the_accelerate_configs_load() -> None:
     assert paper.data.max_length == 131072
     for name in names:
         load_recipe(name)
-    on_cpu = load_recipe("cpt-glm4v-9b", ["training.bf16=false"])  # TrainingArguments refuse bf16 without a GPU
+    on_cpu = load_recipe(
+        "cpt-glm4v-9b", ["training.bf16=false"]
+    )  # TrainingArguments refuse bf16 without a GPU
     args = training_arguments(on_cpu, world_size=8)  # 8 GPUs x 1 x 21 = 168, the nearest to 170
     assert args.gradient_accumulation_steps == 21 and args.glyph_global_batch == 168
     from accelerate.commands.config.config_args import ClusterConfig
