@@ -276,8 +276,11 @@ def load_data_config(
         data = _merge(data, user)
     if overrides:
         data = _merge(data, overrides)
+        origin = f"{origin} + options" if path is not None else "options"
     try:
         return CptDataConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"data config {origin}: {problems}") from None
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
+        raise ValueError(f"data config ({origin}): {problems}") from None
