@@ -64,9 +64,7 @@ class GlyphAtlas:
             face.set_char_size(int(round(self.pixel_size * 64)), 0, 72, 72)
         delta = freetype.Vector(int(xq * 64 / SUBPIXEL), int(-yq * 64 / SUBPIXEL))
         face.set_transform(freetype.Matrix(0x10000, 0, 0, 0x10000), delta)
-        face.load_glyph(
-            gid, freetype.FT_LOAD_RENDER | freetype.FT_LOAD_NO_HINTING | freetype.FT_LOAD_NO_BITMAP
-        )
+        face.load_glyph(gid, freetype.FT_LOAD_RENDER | freetype.FT_LOAD_NO_HINTING | freetype.FT_LOAD_NO_BITMAP)
         slot = face.glyph
         bm = slot.bitmap
         if bm.width == 0 or bm.rows == 0:
@@ -366,16 +364,13 @@ class PageRasterizer:
                 # three copies of the gray channel: the bytes of convert("RGB"), in a third of the time
                 gray, img = img, Image.merge("RGB", (img, img, img))
                 img.info["glyph_gray"] = gray  # lets save_png write 1 channel instead of 3, losslessly
-                img.info["glyph_gray_of"] = id(
-                    img
-                )  # Pillow copies info to crops/copies: tie it to this object
+                img.info["glyph_gray_of"] = id(img)  # Pillow copies info to crops/copies: tie it to this object
             return img
         elif marker_cov is None and not self._has_boxes():
             # one ink on one background: each pixel depends on its coverage only, so compose the 256
             # possible values once (the same float32 arithmetic as _over) and map the page through them
-            table = np.rint(_over(np.broadcast_to(bg, (256, 3)), fg, np.arange(256, dtype=np.uint8))).astype(
-                np.uint8
-            )
+            levels = np.arange(256, dtype=np.uint8)
+            table = np.rint(_over(np.broadcast_to(bg, (256, 3)), fg, levels)).astype(np.uint8)
             gray = Image.fromarray(cov)
             img = Image.merge("RGB", [gray.point(table[:, c].tolist()) for c in range(3)])
             if cfg.color_mode == "L":
@@ -393,9 +388,7 @@ class PageRasterizer:
 
     def _has_boxes(self) -> bool:
         cfg = self.cfg
-        return cfg.para_bg_color != cfg.page_bg_color or (
-            cfg.border_width > 0 and cfg.para_border_color != cfg.page_bg_color
-        )
+        return cfg.para_bg_color != cfg.page_bg_color or (cfg.border_width > 0 and cfg.para_border_color != cfg.page_bg_color)
 
     def _paint_boxes(self, rgb: np.ndarray, page: PageLayout) -> None:
         """Paragraph background and border, as reportlab draws them around each paragraph piece."""
@@ -552,9 +545,7 @@ def iter_page_images(
         yield page, raster.render(page)
 
 
-def render_pages(
-    text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None
-) -> Iterator[RenderedPage]:
+def render_pages(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[RenderedPage]:
     """Pages with their ground truth (drawn text, pixel line boxes): what readers and metrics consume."""
     raster = rasterizer_for(cfg)
     for page in iter_pages_with_spans(text, cfg, missing):
