@@ -206,7 +206,9 @@ def test_the_papers_recipe_and_the_accelerate_configs_load() -> None:
     assert one.num_processes == 1
 
 
-def test_the_training_set_leaves_out_corrupt_and_oversize_records_by_name(tiny_glm: Path, tmp_path: Path) -> None:
+def test_the_training_set_leaves_out_corrupt_and_oversize_records_by_name(
+    tiny_glm: Path, tmp_path: Path
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -239,3 +241,41 @@ def test_the_training_set_leaves_out_corrupt_and_oversize_records_by_name(tiny_g
     assert "corrupt" in errors[good[2].id] and "row 3" in errors[good[2].id]
     batch = c([ds[i] for i in range(len(ds))])  # what is left trains
     assert batch["input_ids"].shape[0] == 3
+
+
+def test_target_position_logits_give_the_full_loss_and_gradients(
+    tiny_model, shard: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from glyph.train.collate import VisionCollator
+    from glyph.train.recipes import training_arguments
+    from glyph.train.trainer import GlyphTrainer
+
+    arch, path = tiny_model
+    collator = VisionCollator.from_pretrained(str(path))
+    batch = collator(_records(3))
+    n_items = (batch["labels"][:, 1:] != -100).sum()
+    args = training_arguments(load_recipe(_recipe(path, shard, tmp_path)))
+    results = []
+    for only in (True, False):
+        torch.manual_seed(0)
+        model = AutoModelForImageTextToText.from_pretrained(path)
+        trainer = GlyphTrainer(model=model, args=args, data_collator=collator, target_logits_only=only,
+                               image_token_id=collator.image_token_id)  # fmt: skip
+        assert trainer.target_logits_only is only
+        loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=n_items)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((loss.item(), grads))
+        if only:
+            image_positions = (batch["input_ids"] == collator.image_token_id).all(dim=0).sum()
+            assert (
+                image_positions > 0 and trainer._kept.numel() <= batch["input_ids"].shape[1] - image_positions
+            )
+    (a, ga), (b, gb) = results
+    assert a == pytest.approx(b, rel=1e-5)
+    assert ga.keys() == gb.keys()
+    for name in ga:
+        assert torch.allclose(ga[name], gb[name], rtol=1e-4, atol=1e-7), name

@@ -19,6 +19,8 @@ runner = CliRunner()
 def _flat(text: str) -> str:
     """Rich wraps long lines: compare with whitespace collapsed."""
     return " ".join(text.split())
+
+
 FAST = {"render": {"dpi": {"low": {"weight": 1, "range": [48, 72]}}}}
 
 
@@ -43,7 +45,9 @@ def test_data_cpt_writes_shards_manifest_config_and_statistics(shards: Path) -> 
     assert {r.task for r in records} <= {"ocr", "lm"} and len(records) >= 5
     assert all(set(r.meta["visual_tokens"]) == {"glm4v", "qwen2.5vl"} for r in records)
     run = yaml.safe_load((shards / "data_config.yaml").read_text())
-    assert run["seed"] == 0 and run["tasks"] == ["ocr", "lm"] and run["config"]["context"]["max_tokens"] == 1536
+    assert (
+        run["seed"] == 0 and run["tasks"] == ["ocr", "lm"] and run["config"]["context"]["max_tokens"] == 1536
+    )
     stats = json.loads((shards / "stats.json").read_text())
     assert stats["records"] == len(records) and (shards / "mixture.png").is_file()
     again = runner.invoke(app, ["data", "stats", str(shards)])

@@ -108,6 +108,7 @@ def run_training(
         data_collator=collator,
         processing_class=processor,
         image_token_id=collator.image_token_id,
+        target_logits_only=recipe.loss.target_logits_only,
         callbacks=[JsonlLogger(), LossCurvePlot(), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=checkpoint)
