@@ -340,3 +340,18 @@ def test_shards_train_through_the_collator_with_exact_lengths(built: Path, tiny_
         assert all(
             enc.labels[k] == IGNORE_INDEX for k, i in enumerate(enc.input_ids) if i == c.image_token_id
         )
+
+
+def test_sources_saved_datasets_and_custom_fields(tmp_path: Path, essay: str) -> None:
+    datasets = pytest.importorskip("datasets")
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"doc": ["a", "b"], "body": [essay[:3000], essay[3000:6000]]}).save_to_disk(
+        saved
+    )
+    docs = list(document_factory(saved, text_field="body", id_field="doc")())
+    assert [(d.id, d.text) for d in docs] == [("a", essay[:3000]), ("b", essay[3000:6000])]
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"uid": 7, "content": essay[:500]}) + "\n")
+    (doc,) = list(document_factory(tmp_path / "rows.jsonl", text_field="content", id_field="uid")())
+    assert doc == Document("7", essay[:500])
+    essays = list(document_factory("essays")())
+    assert len(essays) > 40 and all(d.id.startswith("essays/") for d in essays)

@@ -94,3 +94,34 @@ def test_train_helpers(tmp_path: Path) -> None:
 
     with Image.open(tmp_path / "g.png") as img:
         assert img.width > 5 * 250 and img.height > 500
+
+
+@pytest.mark.slow
+def test_accelerate_launch_with_two_processes_sums_counts_and_gathers_the_data_order(
+    shards: Path, tiny_glm: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "glyph.cli", "train", "cpt", "--recipe",
+           "cpt-tiny-cpu", "--model", str(tiny_glm), "--data", str(shards), "--out", str(run), "--max-steps", "2",
+           "--set", "data.max_length=1536", "--set", "training.report_to=none"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    order = [json.loads(line) for line in (run / "data_order.jsonl").read_text().splitlines()]
+    assert [o["step"] for o in order] == [1, 2]
+    assert all(len(o["ids"]) == 2 for o in order)  # one record from each process (global batch 2)
+    ids = [i for o in order for i in o["ids"]]
+    assert len(set(ids)) == 4  # the two processes saw different records
+    by_id = {r.id: r for p in list_shards(shards) for r in iter_shard(p)}
+    from glyph.tokens import get_vlm_rule
+
+    rule = get_vlm_rule("glm4v")
+    for row in (r for r in read_training_log(run / "train_log.jsonl") if "loss" in r):
+        step_ids = order[row["step"] - 1]["ids"]
+        assert row["visual_tokens_per_step"] == sum(rule.tokens_for_image(*s) for i in step_ids
+                                                    for s in by_id[i].image_sizes())  # fmt: skip
