@@ -120,9 +120,14 @@ def test_themes_draw_what_they_say(sampler: ConfigSampler, essay: str) -> None:
     for d in draws("dark"):  # light ink on dark pages
         ink, page = d.config.font_color, d.config.page_bg_color
         assert _lum(ink) > 0.35 and _lum(page) < 0.05 and contrast_ratio(ink, page) >= 4.5  # WCAG AA
-    for d in draws("code"):  # monospace, lines kept as written, indentation kept
+    code = draws("code")
+    palettes = {tuple(p.syntax) for p in load_data_config().themes["code"].palettes}
+    for d in code:  # monospace, lines kept as written, indentation kept, editor colours
         assert d.font.kind == "mono" and not d.config.reflow and d.config.alignment.value == "LEFT"
         assert d.config.tab_size > 0
+        assert d.config.syntax_colors is None or d.config.syntax_colors in palettes
+    assert 10 < sum(d.config.syntax_colors is not None for d in code) < 30  # highlight: 0.75
+    assert all(d.config.syntax_colors is None for d in draws("document"))
     art = draws("artistic", 40)
     assert len({d.font.family for d in art}) >= 3 and len({d.config.font_color for d in art}) >= 20
     assert len({d.config.alignment for d in art}) == 4 and len({d.font.style for d in art}) >= 2
