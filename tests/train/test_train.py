@@ -117,6 +117,7 @@ def test_a_killed_run_resumes_at_the_same_step_with_the_same_data_and_losses(
     crashed = tmp_path / "crashed"
     recipe = _recipe(tiny_glm, shard, crashed, **settings)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("OMP_THREAD_LIMIT", None)  # as many threads as this process, so the two runs compute alike
     proc = subprocess.run(
         [sys.executable, str(HERE / "train_worker.py"), json.dumps(recipe), "4"],
         env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -132,6 +133,9 @@ def test_a_killed_run_resumes_at_the_same_step_with_the_same_data_and_losses(
     assert a == b  # the same records in the same order at every step
     la, lb = _losses(straight), _losses(crashed)
     assert sorted(lb) == [1, 2, 3, 4, 5, 6]
+    visual = lambda out: {r["step"]: r["visual_tokens_per_step"] for r in read_training_log(out / "train_log.jsonl")  # noqa: E731
+                          if "loss" in r}  # fmt: skip
+    assert visual(crashed) == visual(straight)  # per-step counts restart at the checkpoint's step
     for step in range(1, 7):
         assert lb[step] == pytest.approx(la[step], rel=1e-4, abs=1e-5), (step, la, lb)
 
@@ -279,3 +283,36 @@ def test_target_position_logits_give_the_full_loss_and_gradients(
     assert ga.keys() == gb.keys()
     for name in ga:
         assert torch.allclose(ga[name], gb[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_an_inherited_omp_thread_limit_no_longer_corrupts_cpu_gradients(tiny_glm: Path) -> None:
+    """torch 2.13 on CPU: with OMP_THREAD_LIMIT below torch's thread count, the patch embedding's Conv3d
+    weight gradient comes out wrong; load_model shrinks torch's pool to the limit, and the gradient is right."""
+    script = (
+        "import sys, torch, warnings\n"
+        "from glyph.train.models import ModelSpec, load_model\n"
+        "torch.set_num_threads(2)\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    model = load_model(ModelSpec(path=sys.argv[1], dtype='fp32'))\n"
+        "torch.manual_seed(0)\n"
+        "x = torch.randn(256, 1176)\n"
+        "model.model.visual.patch_embed(x).sum().backward()\n"
+        "print(float(model.model.visual.patch_embed.proj.weight.grad.norm()), torch.get_num_threads(), len(w))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_THREAD_LIMIT": "1"}
+    proc = subprocess.run([sys.executable, "-c", script, str(tiny_glm)], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    grad, threads, warned = proc.stdout.split()
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_glm)
+    torch.manual_seed(0)
+    x = torch.randn(256, 1176)
+    model.model.visual.patch_embed(x).sum().backward()  # this process: no limit, torch's own pool
+    assert float(grad) == pytest.approx(
+        float(model.model.visual.patch_embed.proj.weight.grad.norm()), rel=1e-5
+    )
+    assert threads == "1" and int(warned) >= 1

@@ -128,7 +128,10 @@ class _DataOrderLog(TrainerCallback):
         return Path(args.output_dir) / DATA_ORDER
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.trainer._pending_ids.clear()
+        t = self.trainer
+        t._pending_ids.clear()
+        # a resumed run starts counting at its checkpoint's step, not at 0
+        t._window, t._window_step, t._window_start = [0, 0, 0], state.global_step, time.perf_counter()
         if state.is_world_process_zero:
             truncate_jsonl(self._path(args), state.global_step)  # a resumed run rewrites later steps
 

@@ -187,7 +187,9 @@ class Palette(_Strict):
         import re
 
         if value is not None and (len(value) != 4 or not all(re.match(_HEX, c) for c in value)):
-            raise ValueError(f"syntax must be 4 colours '#RRGGBB' (keyword, string, comment, number), got {value}")
+            raise ValueError(
+                f"syntax must be 4 colours '#RRGGBB' (keyword, string, comment, number), got {value}"
+            )
         return value
 
 
