@@ -92,3 +92,16 @@ def test_reading_back_the_truth_is_perfect(truth: str) -> None:
     f = score_text(truth, truth)
     assert f.char_accuracy == 1.0 and f.word_accuracy == 1.0
     assert all(v in (None, 1.0) for v in f.class_accuracy().values())
+
+
+def test_confusion_pairs_of_known_substitutions() -> None:
+    from collections import Counter
+
+    from glyph.measure import confusions
+
+    truth = "the number 2634501 is held by IZYYV"
+    read = "the numiber 26345oi is held by iZYYV"
+    assert confusions(truth, read) == Counter({("", "i"): 1, ("01", "oi"): 1, ("I", "i"): 1})
+    assert confusions("abc  def", "abc def") == Counter()  # whitespace runs are not confusions
+    assert confusions("abc", "ab") == Counter({("c", ""): 1})
+    assert confusions("x", "x") + confusions("ab", "b") == Counter({("a", ""): 1})

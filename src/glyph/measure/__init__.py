@@ -7,7 +7,7 @@ from glyph.measure.compression import (
     compression_from_sizes,
     measure_compression,
 )
-from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, normalize, score_pages, score_text
+from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, confusions, normalize, score_pages, score_text
 
 __all__ = [
     "CHAR_CLASSES",
@@ -16,6 +16,7 @@ __all__ = [
     "Fidelity",
     "VisualCost",
     "compression_from_sizes",
+    "confusions",
     "measure_compression",
     "normalize",
     "score_pages",
