@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import random
 import string
 import sysconfig
@@ -140,7 +141,7 @@ def _needle(rng: random.Random) -> str:
 def _vt(rng: random.Random) -> str:
     names = ["".join(rng.choices(string.ascii_uppercase, k=5)) for _ in range(rng.randint(2, 6))]
     parts = [f"VAR {names[0]} = {rng.randint(10000, 99999)}."]
-    parts += [f"VAR {b} = VAR {a}." for a, b in zip(names, names[1:])]
+    parts += [f"VAR {b} = VAR {a}." for a, b in itertools.pairwise(names)]
     return " ".join(parts)
 
 

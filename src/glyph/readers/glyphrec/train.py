@@ -106,6 +106,18 @@ def cer(model: LineRecognizer, held: list[Example]) -> float:
     return edits / max(1, sum(len(e.text) for e in held))
 
 
+class StopAfter(TrainerCallback):
+    """Ends training (with a checkpoint) after ``step`` steps, leaving the schedule set by ``--steps``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+        if state.global_step >= self.step:
+            control.should_save = True
+            control.should_training_stop = True
+
+
 class HeldOutCer(TrainerCallback):
     """Logs the held-out character error rate every ``every`` steps (and at the end) into the log history."""
 
@@ -188,11 +200,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--log-every", type=int, default=50, help="log the training loss every N steps")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    parser.add_argument("--stop-after", type=int,
+                        help="end (with a checkpoint) after this many steps; the schedule still spans --steps")
     parser.add_argument("--export", type=Path, help="write the trained model here as ONNX (+ model card .json)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="bfloat16 autocast (1.8x faster on AVX512-BF16 CPUs; weights stay float32)")
     parser.add_argument("--export-checkpoint", type=Path,
                         help="skip training: export this checkpoint folder of a run (with --export)")
+    parser.add_argument("--trained-with", action="append", default=[],
+                        help="with --export-checkpoint: a command that trained the checkpoint, for the model card")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch < 1:
         parser.error(f"--steps and --batch must be >= 1 (got {args.steps}, {args.batch})")
@@ -219,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
         disable_tqdm=not sys.stderr.isatty(),
     )
     trainer = CtcTrainer(model=model, args=training, train_dataset=LineStream(args.seed, args.batch),
-                         data_collator=collate, callbacks=[HeldOutCer(held, args.eval_every)])
+                         data_collator=collate,
+                         callbacks=[HeldOutCer(held, args.eval_every)] + ([StopAfter(args.stop_after)] if args.stop_after else []))
     start = time.time()
     trainer.train(resume_from_checkpoint=True if args.resume else None)
     _finish(args, argv, model, held, trainer.state.log_history, start)
@@ -244,6 +261,8 @@ def _finish(args: argparse.Namespace, argv: list[str] | None, model: LineRecogni
             "parameters": sum(p.numel() for p in model.parameters()),
             "heldout_lines": len(held), "heldout_cer": final, "height": HEIGHT, "charset": CHARSET,
         }
+        if args.trained_with:
+            card["trained_with"] = args.trained_with
         revision = export_onnx(model, args.export, card)
         print(f"exported {args.export} (revision {revision})", flush=True)
 
