@@ -11,7 +11,7 @@ from glyph.readers.lines import estimate_pitch, find_lines, ink_mask
 from glyph.render import render_pages
 from glyph.render.config import reference_default
 
-WORDS = (
+WORDS = (  # noqa: SIM905 - a word list reads better as text
     "the of and a to in is you that it he was for on are as with his they I at be this have from or one had by "
     "word but not what all were we when your can said there use an each which she do how their if will up other "
     "about out many then them these so some her would make like him into time has look two more write go see "
