@@ -180,6 +180,21 @@ def _numbers(rng: random.Random) -> str:
     return " ".join(rng.choice(forms)() for _ in range(rng.randint(3, 15)))
 
 
+def _dashes(rng: random.Random) -> str:
+    """Hyphens beside en and em dashes: hyphenated keys and UUIDs, number ranges, dashed clauses."""
+    from glyph.eval.ruler import random_value
+
+    forms = (
+        lambda: random_value("words", rng),
+        lambda: random_value("uuids", rng),
+        lambda: f"{rng.randint(1, 999)}–{rng.randint(1, 999)}",
+        lambda: f"{random_value('words', rng)} — {random_value('words', rng)}",
+        lambda: f"{rng.randint(1900, 2099)}-{rng.randint(1, 12):02d}",
+        lambda: rng.choice(("-", "–", "—", "--", " - ")),
+    )
+    return " ".join(rng.choice(forms)() for _ in range(rng.randint(4, 14)))
+
+
 def _code(rng: random.Random, split: Split) -> str:
     files = code_files(split)
     text = rng.choice(files).read_text(encoding="utf-8", errors="replace")
@@ -188,15 +203,18 @@ def _code(rng: random.Random, split: Split) -> str:
     return "\n".join(lines[start : start + rng.randint(5, 30)])
 
 
-def page_text(rng: random.Random, split: Split, chars: int = 6000) -> str:
-    """A page's worth of mixed text: prose with needles, RULER-like pieces, strings, numbers, code."""
+def page_text(rng: random.Random, split: Split, chars: int = 6000, dashes: bool = False) -> str:
+    """A page's worth of mixed text: prose with needles, RULER-like pieces, strings, numbers, code.
+
+    ``dashes`` adds hyphen / en dash / em dash contrasts (the shipped weights' last 500 steps).
+    """
     texts = prose(split)
     pieces: list[str] = []
     size = 0
     while size < chars:
         kind = rng.choices(
-            ("prose", "needle", "vt", "cwe", "coded", "random", "numbers", "code"),
-            weights=(30, 14, 8, 5, 4, 14, 10, 8),
+            ("prose", "needle", "vt", "cwe", "coded", "random", "numbers", "code", "dashes"),
+            weights=(30, 14, 8, 5, 4, 14, 10, 8, 4 if dashes else 0),
         )[0]
         if kind == "prose":
             piece = _slice(rng, rng.choice(texts), 100, 800)
@@ -204,7 +222,7 @@ def page_text(rng: random.Random, split: Split, chars: int = 6000) -> str:
             piece = _code(rng, split)
         else:
             piece = {"needle": _needle, "vt": _vt, "cwe": _cwe, "coded": _coded, "random": _random_string,
-                     "numbers": _numbers}[kind](rng)
+                     "numbers": _numbers, "dashes": _dashes}[kind](rng)
         pieces.append(piece)
         pieces.append(rng.choice((" ", " ", "\n", "\n\n")))
         size += len(piece) + 1
@@ -260,18 +278,18 @@ def page_examples(page: RenderedPage, rng: random.Random | None = None) -> list[
     return out
 
 
-def random_page(rng: random.Random, split: Split) -> RenderedPage:
+def random_page(rng: random.Random, split: Split, dashes: bool = False) -> RenderedPage:
     """The first page of a random text under a random config."""
     while True:
         cfg = sample_config(rng)
-        page = next(iter(render_pages(page_text(rng, split), cfg)), None)
+        page = next(iter(render_pages(page_text(rng, split, dashes=dashes), cfg)), None)
         if page is not None and page.lines:
             return page
 
 
-def examples(seed: int, split: Split = "train", jitter: bool = True) -> Iterator[Example]:
+def examples(seed: int, split: Split = "train", jitter: bool = True, dashes: bool = False) -> Iterator[Example]:
     """An endless stream of labelled lines, one random page at a time, deterministic for ``seed``."""
-    rng = random.Random(f"glyphrec:{split}:{seed}")
+    rng = random.Random(f"glyphrec:{split}:{seed}" + (":dashes" if dashes else ""))
     while True:
-        page = random_page(rng, split)
+        page = random_page(rng, split, dashes)
         yield from page_examples(page, rng if jitter else None)

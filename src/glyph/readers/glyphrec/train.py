@@ -41,12 +41,15 @@ from glyph.readers.glyphrec.runtime import CHARSET, HEIGHT, STRIDE, batch_lines,
 class LineStream(IterableDataset):
     """Endless labelled lines in batch-sized runs of similar width (one run = one batch)."""
 
-    def __init__(self, seed: int, batch: int, pool_batches: int = 32) -> None:
-        self.seed, self.batch, self.pool = seed, batch, pool_batches
+    def __init__(self, seed: int, batch: int, pool_batches: int = 32, dashes_from: int | None = None) -> None:
+        self.seed, self.batch, self.pool, self.dashes_from = seed, batch, pool_batches, dashes_from
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         rng = random.Random(self.seed)
         stream = examples(self.seed, "train")
+        if self.dashes_from is not None:  # the first steps' lines as before, then the dash-contrast mix
+            stream = itertools.chain(itertools.islice(stream, self.dashes_from * self.batch),
+                                     examples(self.seed, "train", dashes=True))
         while True:
             pool = sorted(itertools.islice(stream, self.batch * self.pool), key=lambda e: e.image.shape[1])
             runs = [pool[i : i + self.batch] for i in range(0, len(pool), self.batch)]
@@ -200,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save-every", type=int, default=500)
     parser.add_argument("--log-every", type=int, default=50, help="log the training loss every N steps")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    parser.add_argument("--dashes-from", type=int,
+                        help="from this step on, add hyphen/en-dash/em-dash contrasts to the text mix")
     parser.add_argument("--stop-after", type=int,
                         help="end (with a checkpoint) after this many steps; the schedule still spans --steps")
     parser.add_argument("--export", type=Path, help="write the trained model here as ONNX (+ model card .json)")
@@ -234,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         dataloader_num_workers=0, remove_unused_columns=False, report_to=[], use_cpu=True, bf16=args.bf16,
         disable_tqdm=not sys.stderr.isatty(),
     )
-    trainer = CtcTrainer(model=model, args=training, train_dataset=LineStream(args.seed, args.batch),
+    trainer = CtcTrainer(model=model, args=training, train_dataset=LineStream(args.seed, args.batch, dashes_from=args.dashes_from),
                          data_collator=collate,
                          callbacks=[HeldOutCer(held, args.eval_every)] + ([StopAfter(args.stop_after)] if args.stop_after else []))
     start = time.time()
