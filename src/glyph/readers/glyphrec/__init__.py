@@ -8,10 +8,20 @@ Reading needs only onnxruntime and OpenCV (``runtime.py``); training needs the `
 extra. Latin script only: ``printable ASCII`` plus the marks of English prose (``CHARSET``);
 the ``ocr`` reader hands lines in other scripts to PP-OCRv4.
 
-Retrain (about an hour on two busy CPU cores for 2,500 steps of 32 lines)::
+The shipped weights came from three runs of one schedule family (the model card keeps them;
+about 45 minutes of two busy CPU cores in all), reproducible with the same seed::
 
-    python -m glyph.readers.glyphrec.train --out runs/glyphrec --steps 2500 --seed 0 \\
-        --export src/glyph/readers/glyphrec/glyphrec_latin.onnx
+    python -m glyph.readers.glyphrec.train --out runs/glyphrec --steps 4000 --warmup 200 --seed 0 \
+        --threads 1 --stop-after 1000
+    python -m glyph.readers.glyphrec.train --out runs/glyphrec --steps 2000 --warmup 200 --seed 0 \
+        --threads 1 --resume
+    python -m glyph.readers.glyphrec.train --out runs/glyphrec --steps 2500 --warmup 200 --seed 0 \
+        --threads 1 --resume --dashes-from 2000
+    python -m glyph.readers.glyphrec.train --out runs/glyphrec --steps 2500 --seed 0 \
+        --export-checkpoint runs/glyphrec/checkpoint-2500 --export src/glyph/readers/glyphrec/glyphrec_latin.onnx
+
+(the first run was stopped by hand after its step-1000 checkpoint, which ``--stop-after`` does;
+a single ``--steps 2500`` run is the simpler recipe for new weights).
 """
 
 from glyph.readers.glyphrec.runtime import CHARSET, HEIGHT, GlyphRecognizer, Read, prepare_line
