@@ -124,7 +124,7 @@ def environment(case: str) -> dict[str, Any]:
 
     cfg = config_of(case)
     chain = [resolve_font(cfg.font_path)]
-    chain += [resolve_font(f) for f in cfg.fallback_fonts] if cfg.fallback_fonts is not None else default_fallbacks()
+    chain += [resolve_font(f) for f in cfg.fallback_fonts] if cfg.fallback_fonts else default_fallbacks()
     return {
         "fonts": {p.name: _file_digest(p) for p in chain},
         "freetype": ".".join(map(str, freetype.version())),

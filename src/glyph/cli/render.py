@@ -113,8 +113,8 @@ def render(
     set_: SetOpt = None,
 ) -> None:
     """Render a text file into page images (PNG), one page in memory at a time."""
-    from glyph.render.layout import MissingGlyphs
-    from glyph.render.raster import iter_page_images, save_png
+    from glyph.render import MissingGlyphs, render_pages
+    from glyph.render.raster import save_png
 
     cfg = load_config(config, set_)
     text = read_text(file)
@@ -124,8 +124,8 @@ def render(
     n = 0
     with progress_bar() as progress:
         task = progress.add_task("rendering", total=None)
-        for page, image in iter_page_images(text, cfg, missing):
-            save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
+        for page in render_pages(text, cfg, missing):
+            save_png(page.image, out_dir / f"page_{page.index + 1:03d}.png")
             n += 1
             progress.advance(task)
     seconds = time.perf_counter() - start

@@ -15,8 +15,12 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from glyph.render.config import RenderConfig  # config imports this module: for annotations only
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 BMP = 0x10000
@@ -234,3 +238,20 @@ class FontChain:
 @functools.cache
 def font_chain(main: Path, fallbacks: tuple[Path, ...]) -> FontChain:
     return FontChain(main, fallbacks)
+
+
+def chain_paths(cfg: RenderConfig) -> tuple[Path, ...]:
+    """The font files a config draws with: its main font, then its fallbacks (empty: the default chain).
+
+    The default chain depends on the machine (which CJK font is installed), which is why caches key
+    renders by these files' contents (:func:`glyph.render.keys.render_key`), not by the config alone.
+    """
+    main = resolve_font(cfg.font_path)
+    fallbacks = tuple(resolve_font(f) for f in cfg.fallback_fonts) if cfg.fallback_fonts else default_fallbacks()
+    return (main, *[p for p in fallbacks if p != main])
+
+
+def chain_for(cfg: RenderConfig) -> FontChain:
+    """The (cached) font chain that lays out and draws ``cfg``'s text."""
+    fallbacks = tuple(resolve_font(f) for f in cfg.fallback_fonts) if cfg.fallback_fonts else default_fallbacks()
+    return font_chain(resolve_font(cfg.font_path), fallbacks)
