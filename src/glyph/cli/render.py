@@ -176,7 +176,28 @@ def show_config(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     reference_only: Annotated[bool, typer.Option(help="Only the keys the reference pipeline knows.")] = False,
+    font_file: Annotated[
+        bool,
+        typer.Option(
+            "--font-file",
+            help="Name fonts by this machine's file path (the reference's word2png, i.e. reportlab, needs a "
+            "file) instead of the portable family or package name.",
+        ),
+    ] = False,
 ) -> None:
-    """Print a config as reference-compatible JSON (the default one, or a file with --set overrides)."""
+    """Print a config as reference-compatible JSON (the default one, or a file with --set overrides).
+
+    Fonts are named portably (a family name, or '<package>:<path>' for a font a Python package
+    ships), so the JSON loads on other machines; --font-file writes file paths instead.
+    """
+    import json
+
+    from glyph.render.fonts import resolve_font
+
     cfg = load_config(config, set_)
-    out.print_json(cfg.to_json(include_extensions=not reference_only))
+    data = cfg.to_reference_dict(include_extensions=not reference_only)
+    if font_file:
+        data["font-path"] = str(cfg.font_file)
+        if data.get("fallback-fonts"):
+            data["fallback-fonts"] = [str(resolve_font(f)) for f in data["fallback-fonts"]]
+    out.print_json(json.dumps(data, ensure_ascii=False))
