@@ -227,11 +227,6 @@ def test_images_are_deterministic(text: str, cfg: RenderConfig) -> None:
     assert again == first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layout.py: a text of separators only and no newline (' ', '\\r', '\\u3000\\x0b ') lays out to zero lines, "
-    "so no line span covers the text, against the module docstring's 'the spans of all lines partition the input'",
-)
 @pytest.mark.parametrize("text", [" ", "\r", "\u3000\x0b "])
 def test_whitespace_only_text_has_a_span(text: str) -> None:
     layout = layout_text(text, RenderConfig())

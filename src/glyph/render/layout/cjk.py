@@ -13,7 +13,7 @@ import numpy as np
 
 from glyph.render.config import RenderConfig
 from glyph.render.layout.breaking import RawLine
-from glyph.render.layout.paragraphs import Paragraph
+from glyph.render.layout.paragraphs import NewlineMarker, Paragraph
 from glyph.render.layout.rules import BREAK, CANNOT_START_LINE, CJK_IDEOGRAPH, FUZZ, WHITESPACE
 from glyph.render.layout.widths import Measure
 
@@ -74,33 +74,53 @@ def break_cjk(para: Paragraph, m: Measure, widths: tuple[float, float]) -> list[
     return lines
 
 
-def cjk_clean(para: Paragraph) -> Paragraph:
-    """The reference's paragraph cleaning as the CJK wrap sees it: strip ends, collapse separators."""
+def cjk_clean(para: Paragraph, marker: NewlineMarker) -> Paragraph:
+    """The separators reportlab's CJK wrap sees: the reference's markup cleaned as reportlab cleans it.
+
+    ``Paragraph`` runs ``cleanBlockQuotedText`` on the paragraph's markup: the markup is stripped and
+    every run of separators in it becomes one space. Runs and ends are those of the *markup*, so a
+    tag stands between the separators on its two sides (the ``<font>`` tags around an inline newline
+    marker, a ``<br/>``), and the paragraph's ends are stripped only where its markup begins or ends
+    with text, not with a marker's tag. (The word wrap splits on separators anyway: only CJK sees this.)
+    """
+    drawn, flags = para.drawn, para.marker
+    cuts = _tag_positions(flags, marker)
+    n = len(drawn)
     keep_text: list[str] = []
     keep_src: list[np.ndarray] = []
     keep_flag: list[np.ndarray] = []
-    tokens = list(_TOKEN.finditer(para.drawn))
-    # strip leading/trailing separators of the whole paragraph
-    lo, hi = 0, len(tokens)
-    while lo < hi and tokens[lo].group(2) is not None:
-        lo += 1
-    while hi > lo and tokens[hi - 1].group(2) is not None:
-        hi -= 1
-    for mt in tokens[lo:hi]:
+    for mt in _TOKEN.finditer(drawn):
         a, b = mt.span()
-        if mt.group(2) is not None:
-            keep_text.append(" ")
-            keep_src.append(para.src[a : a + 1])
-            keep_flag.append(para.marker[a : a + 1] if para.marker is not None else np.zeros(1, bool))
-        else:
-            keep_text.append(para.drawn[a:b])
+        if mt.group(2) is None:
+            keep_text.append(drawn[a:b])
             keep_src.append(para.src[a:b])
-            keep_flag.append(para.marker[a:b] if para.marker is not None else np.zeros(b - a, bool))
-    drawn = "".join(keep_text)
+            keep_flag.append(flags[a:b] if flags is not None else np.zeros(b - a, bool))
+            continue
+        # a run of separators: one space per stretch between tags; none for the markup's own ends
+        edges = [a, *(c for c in cuts if a < c < b), b]
+        for lo, hi in zip(edges, edges[1:]):
+            if (lo == 0 and 0 not in cuts) or (hi == n and n not in cuts):
+                continue  # leading or trailing separators of the markup: stripped
+            keep_text.append(" ")
+            keep_src.append(para.src[lo : lo + 1])
+            keep_flag.append(flags[lo : lo + 1] if flags is not None else np.zeros(1, bool))
     return Paragraph(
-        drawn=drawn,
+        drawn="".join(keep_text),
         src=np.concatenate(keep_src) if keep_src else np.zeros(0, np.int64),
         start=para.start,
         end=para.end,
-        marker=np.concatenate(keep_flag) if para.marker is not None and keep_flag else None,
+        marker=np.concatenate(keep_flag) if flags is not None and keep_flag else None,
     )
+
+
+def _tag_positions(flags: np.ndarray | None, marker: NewlineMarker) -> set[int]:
+    """Drawn offsets where the markup has a tag of an inline newline marker (markers may be adjacent)."""
+    if flags is None or not marker.text:
+        return set()
+    size = len(marker.text)
+    edges = np.diff(np.concatenate(([0], flags.view(np.int8), [0])))
+    cuts: set[int] = set()
+    for start, stop in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+        for first in range(start, stop, size):  # a run of k adjacent markers is k copies of the marker
+            cuts.update(first + t for t in marker.tags)
+    return cuts

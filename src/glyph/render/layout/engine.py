@@ -14,7 +14,7 @@ from glyph.render.layout.breaking import RawLine, WordBreaker
 from glyph.render.layout.cjk import break_cjk, cjk_clean, wants_cjk
 from glyph.render.layout.model import Layout, MissingGlyphs, PageLayout
 from glyph.render.layout.pagination import LineFields, PageDraft, Paginator
-from glyph.render.layout.paragraphs import iter_paragraphs
+from glyph.render.layout.paragraphs import NewlineMarker, draws_no_line, iter_paragraphs
 from glyph.render.layout.rules import JUSTIFY_FUZZ, NBSP
 from glyph.render.layout.widths import Measure
 
@@ -57,11 +57,17 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
     x_first = frame_x + cfg.left_indent + cfg.first_line_indent
     x_later = frame_x + cfg.left_indent + 0.0  # the same sums as per line before, to the last bit
 
+    newline_marker = NewlineMarker.parse(cfg.newline_markup)
+    drew = False
     for para in iter_paragraphs(text, cfg):
-        if cjk:
-            para = cjk_clean(para)
-        m = Measure(chain, size, para.drawn, missing)
-        raw = break_cjk(para, m, widths) if cjk else WordBreaker(para, m, widths, space_w).run()
+        raw: list[RawLine]
+        if draws_no_line(para):
+            raw = []  # still a paragraph to reportlab's frame: its space before/after can end a full page
+        else:
+            if cjk:
+                para = cjk_clean(para, newline_marker)
+            m = Measure(chain, size, para.drawn, missing)
+            raw = break_cjk(para, m, widths) if cjk else WordBreaker(para, m, widths, space_w).run()
 
         def build(
             r: RawLine,
@@ -101,8 +107,13 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
                 marker = _marker_ranges(flags, pieces, "" if r.glued else " ")
             return (r.first_src, text_, x, baseline, r.width, word_space, marker)
 
+        drew = drew or bool(raw)
         yield from pager.place(raw, build)
     final = pager.new_page()
+    if text and not drew:
+        # a text of separators only draws no line (as in reportlab); one empty line at the top of the
+        # page holds its span, so that the spans still partition the text
+        final.lines.append((0, "", x_first, pager.frame_top + pager.baseline_offset, 0.0, 0.0, ()))
     yield PageDraft(final.index, final.lines, final.boxes, is_last=True)
 
 

@@ -72,6 +72,14 @@ class Paginator:
                 else:
                     nxt = raw[cut]
                     raw = [*raw[:cut], RawLine([], 0.0, nxt.max_width, 0, True, nxt.first_src), *raw[cut:]]
+            elif last.glued and cut == len(raw) - 1 and raw[cut].forced and _empty(raw[cut]):
+                # CJK: what is left is one <br/>, which reportlab re-wraps into no line at all; the
+                # empty rest still flows as a paragraph, so it stays here if it fits (else: an empty page)
+                self._emit(raw, first, cut, s, build)
+                self.used += s + (cut - first) * leading + cfg.space_after
+                self.prev_after, self.at_top = cfg.space_after, False
+                raw, first = raw[:cut], cut
+                continue
             self._emit(raw, first, cut, s, build)
             first = cut
             yield self.new_page()
@@ -83,6 +91,10 @@ class Paginator:
         for k in range(a, b):
             append(build(raw[k], k == 0, k == last, top + (k - a) * leading + offset))
         self.page_boxes.append(ParagraphBox(top, top + (b - a) * leading))
+
+
+def _empty(line: RawLine) -> bool:
+    return all(a == b for a, b in line.pieces)
 
 
 # A line's fields but its end (start, text, x, baseline, width, word_space, marker): Line objects are

@@ -15,7 +15,7 @@ from html import unescape
 import numpy as np
 
 from glyph.render.config import RenderConfig
-from glyph.render.layout.rules import IGNORED, LINES_PER_PARAGRAPH, NBSP
+from glyph.render.layout.rules import BREAK, IGNORED, LINES_PER_PARAGRAPH, NBSP, WHITESPACE
 
 
 @dataclass(slots=True)
@@ -33,14 +33,34 @@ class Paragraph:
 class NewlineMarker:
     text: str  # drawn in place of a newline; empty means a forced break
     color: str | None
+    # offsets in ``text`` where the markup has a tag: reportlab's whitespace cleaning works on the
+    # markup, so a tag keeps the separators on its two sides apart (see cjk.cjk_clean)
+    tags: tuple[int, ...] = ()
 
     @classmethod
     def parse(cls, markup: str) -> NewlineMarker:
         if re.fullmatch(r"\s*<br\s*/?>\s*", markup, flags=re.I):
             return cls("", None)
         color = re.search(r"color\s*=\s*[\"']?(#[0-9a-fA-F]{6})", markup)
-        text = unescape(re.sub(r"<[^>]*>", "", markup))
-        return cls(text, color.group(1).upper() if color else None)
+        pieces, tags, pos = [], [], 0
+        for k, piece in enumerate(re.split(r"(<[^>]*>)", markup)):
+            if k % 2:
+                tags.append(pos)
+            else:
+                pieces.append(unescape(piece))
+                pos += len(pieces[-1])
+        return cls("".join(pieces), color.group(1).upper() if color else None, tuple(tags))
+
+
+def draws_no_line(para: Paragraph) -> bool:
+    """Whether reportlab draws this paragraph with no line at all: separators around one ``<br/>``.
+
+    Only the last 30-line group can be that (two source lines, both blank: a text ending in a blank
+    line after a multiple of 30 lines). reportlab parses it into a single line-break fragment, and its
+    single-fragment path breaks that into no line, where two breaks or any text give lines as usual.
+    """
+    drawn = para.drawn
+    return drawn.count(BREAK) == 1 and not drawn.strip(WHITESPACE)
 
 
 def reflow_text(text: str) -> str:
