@@ -10,6 +10,9 @@ before the layout split of issue 10 (commit b5d9bc2), by running::
 
     python tests/render/pixel_cases.py --write
 
+A case whose pixels a later fix changes on purpose is retaken alone, with the reason kept next
+to its hashes (``--only CASE --note WHY --write``); every other case keeps the hashes from before.
+
 Pixels also depend on the font files and on FreeType (and Pillow, which resizes for
 ``horizontal-scale``), so the file records the SHA-256 of each case's font files and those versions:
 ``tests/render/test_pixel_hashes.py`` compares a case only where they are the same here, and says
@@ -136,15 +139,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help=f"write {HASHES.relative_to(HERE.parent.parent)}")
     parser.add_argument("--taken", default="main before the layout split of issue 10 (commit b5d9bc2)")
+    parser.add_argument("--only", nargs="+", metavar="CASE", help="retake these cases only (a deliberate change)")
+    parser.add_argument("--note", help="with --only: why these pages changed (kept in the file)")
     args = parser.parse_args()
-    data = {
-        "taken": args.taken,
-        "cases": {case: {"pages": render_hashes(case), "environment": environment(case)} for case in CASES},
-    }
+    if args.only:
+        data = json.loads(HASHES.read_text(encoding="utf-8"))
+        if not args.note:
+            parser.error("--only needs --note: say why the pixels changed")
+        for case in args.only:
+            data["cases"][case] = {"pages": render_hashes(case), "environment": environment(case), "note": args.note}
+    else:
+        data = {
+            "taken": args.taken,
+            "cases": {case: {"pages": render_hashes(case), "environment": environment(case)} for case in CASES},
+        }
     for case, entry in data["cases"].items():
-        print(f"{case:22} {len(entry['pages'])} pages")
+        print(f"{case:22} {len(entry['pages'])} pages {entry.get('note', '')}")
     if args.write:
-        HASHES.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        HASHES.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {HASHES}")
 
 

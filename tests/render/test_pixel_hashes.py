@@ -5,7 +5,8 @@ with ``python tests/render/pixel_cases.py --write``; the cases (dpi 72/96/120, L
 and JUSTIFY with indents and paragraph spacing, reflow, an inline newline marker, dark colours with
 paragraph background and border, horizontal scale in grayscale, auto-crop on and off, a Python file
 with tabs in DejaVu Sans Mono, Chinese through the Noto CJK fallback and in WenQuanYi Zen Hei) are
-in ``pixel_cases.py``. A case is compared only when its font files and FreeType/Pillow are the ones
+in ``pixel_cases.py``. A case retaken after a deliberate layout fix carries a ``note`` saying why.
+A case is compared only when its font files and FreeType/Pillow are the ones
 the hashes were taken with (other bytes draw other pixels); otherwise it is skipped, naming what differs.
 """
 

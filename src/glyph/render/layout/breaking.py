@@ -27,6 +27,7 @@ class RawLine:
     forced: bool  # ended by a forced break (not justified)
     first_src: int  # source offset where this line starts
     glued: bool = False  # CJK mode: pieces are contiguous, no spaces inserted
+    stop: int = 0  # CJK mode: drawn index after the line's last character, its break included
 
 
 _SEPARATOR = np.zeros(0x10000, dtype=bool)

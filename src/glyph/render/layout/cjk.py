@@ -31,6 +31,7 @@ def break_cjk(para: Paragraph, m: Measure, widths: tuple[float, float]) -> list[
     drawn = para.drawn
     n = len(drawn)
     w = m.widths
+    more_breaks = para.breaks
     lines: list[RawLine] = []
     first_w, later_w = widths
     max_w = first_w
@@ -41,9 +42,9 @@ def break_cjk(para: Paragraph, m: Measure, widths: tuple[float, float]) -> list[
     while i < n:
         c = drawn[i]
         cw = float(w[i]) if c != BREAK else 0.0
+        forced = c == BREAK or (more_breaks is not None and bool(more_breaks[i]))
         i += 1
         width_used += cw
-        forced = c == BREAK
         if (width_used > max_w + FUZZ and width_used > 0) or forced:
             if not forced:
                 u = c
@@ -60,9 +61,9 @@ def break_cjk(para: Paragraph, m: Measure, widths: tuple[float, float]) -> list[
                 if u not in CANNOT_START_LINE and i > line_pos + 1:
                     i -= 1
             end = i
-            vis_end = end - 1 if forced else end
+            vis_end = end - 1 if forced and drawn[end - 1] == BREAK else end  # a space that breaks is drawn
             width = m.span(line_pos, vis_end)
-            lines.append(RawLine([(line_pos, vis_end)], width, max_w, 0, forced, line_start, glued=True))
+            lines.append(RawLine([(line_pos, vis_end)], width, max_w, 0, forced, line_start, glued=True, stop=end))
             line_start = int(para.src[end]) if end < n else para.end
             if forced:
                 line_start = int(para.src[end - 1]) + 1
@@ -70,8 +71,57 @@ def break_cjk(para: Paragraph, m: Measure, widths: tuple[float, float]) -> list[
             width_used = 0.0
             max_w = later_w
     if width_used > 0:
-        lines.append(RawLine([(line_pos, n)], m.span(line_pos, n), max_w, 0, False, line_start, glued=True))
+        lines.append(RawLine([(line_pos, n)], m.span(line_pos, n), max_w, 0, False, line_start, glued=True, stop=n))
     return lines
+
+
+def split_rest(para: Paragraph, rest: list[RawLine]) -> Paragraph | None:
+    """The paragraph reportlab makes of the lines a page break cuts off a CJK paragraph, to wrap again.
+
+    ``Paragraph.split`` keeps the first part's lines and builds the rest from its lines' fragments
+    (``_split_blParaHard``), giving every line but the last a trailing space: a line ended by a
+    ``<br/>`` has that break's empty text become ``' '`` (still a break), any other line gets a
+    space appended unless it ends with one. The rest is then wrapped afresh, so the spaces show:
+    a line of the rest may start with one. None when the rest is a single ``<br/>``: reportlab's
+    single-fragment path wraps that into no line at all.
+    """
+    drawn, src, flags, breaks = para.drawn, para.src, para.marker, para.breaks
+    n = len(drawn)
+    text: list[str] = []
+    offsets: list[np.ndarray] = []
+    marks: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    for idx, line in enumerate(rest):
+        a, b = line.pieces[0][0], line.stop
+        chars = drawn[a:b]
+        line_breaks = breaks[a:b].copy() if breaks is not None else np.zeros(b - a, bool)
+        line_src = src[a:b]
+        line_flags = flags[a:b] if flags is not None else np.zeros(b - a, bool)
+        if idx < len(rest) - 1:
+            if line.forced and chars and chars[-1] == BREAK:
+                chars = chars[:-1] + " "  # the break's text becomes a space; it still ends the line
+                line_breaks[-1] = True
+            elif not chars.endswith(" "):
+                chars += " "
+                line_breaks = np.append(line_breaks, False)
+                line_src = np.append(line_src, int(src[b]) if b < n else para.end)
+                line_flags = np.append(line_flags, bool(line_flags[-1]) if len(line_flags) else False)
+        text.append(chars)
+        offsets.append(line_src)
+        marks.append(line_flags)
+        ends.append(line_breaks)
+    joined = "".join(text)
+    if joined == BREAK:
+        return None
+    all_breaks = np.concatenate(ends) if ends else np.zeros(0, bool)
+    return Paragraph(
+        drawn=joined,
+        src=np.concatenate(offsets) if offsets else np.zeros(0, np.int64),
+        start=rest[0].first_src,
+        end=para.end,
+        marker=np.concatenate(marks) if flags is not None else None,
+        breaks=all_breaks if all_breaks.any() else None,
+    )
 
 
 def cjk_clean(para: Paragraph, marker: NewlineMarker) -> Paragraph:

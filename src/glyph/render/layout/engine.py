@@ -4,17 +4,17 @@ each line positioned (alignment, JUSTIFY word spacing, marker ranges), and the s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from glyph.render.config import FRAME_PADDING_PT, Alignment, RenderConfig
 from glyph.render.fonts import chain_for
 from glyph.render.layout.breaking import RawLine, WordBreaker
-from glyph.render.layout.cjk import break_cjk, cjk_clean, wants_cjk
+from glyph.render.layout.cjk import break_cjk, cjk_clean, split_rest, wants_cjk
 from glyph.render.layout.model import Layout, MissingGlyphs, PageLayout
-from glyph.render.layout.pagination import LineFields, PageDraft, Paginator
-from glyph.render.layout.paragraphs import NewlineMarker, draws_no_line, iter_paragraphs
+from glyph.render.layout.pagination import LineFields, PageDraft, Paginator, Rewrap
+from glyph.render.layout.paragraphs import NewlineMarker, Paragraph, draws_no_line, iter_paragraphs
 from glyph.render.layout.rules import JUSTIFY_FUZZ, NBSP
 from glyph.render.layout.widths import Measure
 
@@ -58,16 +58,10 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
     x_later = frame_x + cfg.left_indent + 0.0  # the same sums as per line before, to the last bit
 
     newline_marker = NewlineMarker.parse(cfg.newline_markup)
-    drew = False
-    for para in iter_paragraphs(text, cfg):
-        raw: list[RawLine]
-        if draws_no_line(para):
-            raw = []  # still a paragraph to reportlab's frame: its space before/after can end a full page
-        else:
-            if cjk:
-                para = cjk_clean(para, newline_marker)
-            m = Measure(chain, size, para.drawn, missing)
-            raw = break_cjk(para, m, widths) if cjk else WordBreaker(para, m, widths, space_w).run()
+    rest_widths = (cfg.text_width, cfg.text_width)  # the rest of a split paragraph has no first-line indent
+
+    def make_build(para: Paragraph, first_x: float) -> Callable[..., LineFields]:
+        """Positions the lines of ``para`` (alignment, JUSTIFY word spacing, marker ranges)."""
 
         def build(
             r: RawLine,
@@ -76,6 +70,7 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
             baseline: float,
             drawn: str = para.drawn,
             flags: np.ndarray | None = para.marker,
+            first_x: float = first_x,
         ) -> LineFields:
             pieces = r.pieces
             if len(pieces) == 1:
@@ -83,7 +78,7 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
                 text_ = drawn[a:b]
             else:
                 text_ = ("" if r.glued else " ").join([drawn[a:b] for a, b in pieces])
-            x = x_first if is_first else x_later
+            x = first_x if is_first else x_later
             word_space = 0.0
             if align is not Alignment.LEFT:
                 extra = r.max_width - r.width
@@ -107,8 +102,32 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
                 marker = _marker_ranges(flags, pieces, "" if r.glued else " ")
             return (r.first_src, text_, x, baseline, r.width, word_space, marker)
 
+        return build
+
+    def rewrapper(para: Paragraph) -> Rewrap:
+        """For a CJK paragraph: the lines a page break cuts off, wrapped again as reportlab does."""
+
+        def rewrap(rest: list[RawLine]) -> tuple[list[RawLine], Callable[..., LineFields], Rewrap | None]:
+            again = split_rest(para, rest)
+            if again is None:
+                return [], make_build(para, x_later), None
+            m = Measure(chain, size, again.drawn, MissingGlyphs())  # its characters are counted already
+            return break_cjk(again, m, rest_widths), make_build(again, x_later), rewrapper(again)
+
+        return rewrap
+
+    drew = False
+    for para in iter_paragraphs(text, cfg):
+        raw: list[RawLine]
+        if draws_no_line(para):
+            raw = []  # still a paragraph to reportlab's frame: its space before/after can end a full page
+        else:
+            if cjk:
+                para = cjk_clean(para, newline_marker)
+            m = Measure(chain, size, para.drawn, missing)
+            raw = break_cjk(para, m, widths) if cjk else WordBreaker(para, m, widths, space_w).run()
         drew = drew or bool(raw)
-        yield from pager.place(raw, build)
+        yield from pager.place(raw, make_build(para, x_first), rewrapper(para) if cjk else None)
     final = pager.new_page()
     if text and not drew:
         # a text of separators only draws no line (as in reportlab); one empty line at the top of the

@@ -7,7 +7,7 @@ page break cuts a paragraph at a forced break.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from glyph.render.config import FRAME_PADDING_PT, RenderConfig
@@ -39,8 +39,12 @@ class Paginator:
         self.used, self.at_top, self.prev_after = 0.0, True, 0.0
         return page
 
-    def place(self, raw: list[RawLine], build) -> Iterator[PageDraft]:  # noqa: ANN001
-        """Place one paragraph's lines, yielding every page it completes."""
+    def place(self, raw: list[RawLine], build, rewrap: Rewrap | None = None) -> Iterator[PageDraft]:  # noqa: ANN001
+        """Place one paragraph's lines, yielding every page it completes.
+
+        ``build`` positions a line; ``rewrap`` (CJK paragraphs) wraps the lines a page break cuts off
+        again, as reportlab does, returning the new lines and their ``build`` and ``rewrap``.
+        """
         cfg, leading = self.cfg, self.leading
         first = 0
         while True:
@@ -63,6 +67,15 @@ class Paginator:
                 continue
             cut = first + fit
             last = raw[cut - 1]
+            if rewrap is not None:
+                # CJK: reportlab wraps the rest again as a paragraph of its own (see cjk.split_rest); it
+                # flows on from here: onto the next page, or, if it wraps into no line, even this one
+                self._emit(raw, first, cut, s, build)
+                self.used += s + (cut - first) * leading + cfg.space_after
+                self.prev_after, self.at_top = cfg.space_after, False
+                raw, build, rewrap = rewrap(raw[cut:])
+                first = 0
+                continue
             if last.forced and not last.glued:
                 # reportlab splits a paragraph's frags at the frag that ended line `cut - 1` and re-wraps
                 # both halves: the first half loses a trailing empty line, and the second half opens
@@ -72,14 +85,6 @@ class Paginator:
                 else:
                     nxt = raw[cut]
                     raw = [*raw[:cut], RawLine([], 0.0, nxt.max_width, 0, True, nxt.first_src), *raw[cut:]]
-            elif last.glued and cut == len(raw) - 1 and raw[cut].forced and _empty(raw[cut]):
-                # CJK: what is left is one <br/>, which reportlab re-wraps into no line at all; the
-                # empty rest still flows as a paragraph, so it stays here if it fits (else: an empty page)
-                self._emit(raw, first, cut, s, build)
-                self.used += s + (cut - first) * leading + cfg.space_after
-                self.prev_after, self.at_top = cfg.space_after, False
-                raw, first = raw[:cut], cut
-                continue
             self._emit(raw, first, cut, s, build)
             first = cut
             yield self.new_page()
@@ -93,13 +98,11 @@ class Paginator:
         self.page_boxes.append(ParagraphBox(top, top + (b - a) * leading))
 
 
-def _empty(line: RawLine) -> bool:
-    return all(a == b for a, b in line.pieces)
-
-
 # A line's fields but its end (start, text, x, baseline, width, word_space, marker): Line objects are
 # made once per line, when the next line's start (its end) is known
 LineFields = tuple
+# the rest of a split CJK paragraph -> (its lines wrapped again, their line builder, the next rewrap)
+Rewrap = Callable[[list[RawLine]], tuple[list[RawLine], Callable[..., LineFields], "Rewrap | None"]]
 
 
 @dataclass(frozen=True, slots=True)

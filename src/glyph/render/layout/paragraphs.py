@@ -27,6 +27,9 @@ class Paragraph:
     start: int  # source offset where the paragraph begins
     end: int  # source offset after the paragraph (after its last newline, if any)
     marker: np.ndarray | None = None  # bool per drawn char: part of an inline newline marker
+    # CJK: characters other than BREAK that end a line (a <br/> that reportlab's page split gave a
+    # space for text: see cjk.split_rest)
+    breaks: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
