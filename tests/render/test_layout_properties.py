@@ -1,6 +1,6 @@
 """Layout invariants over arbitrary Unicode, plus the awkward inputs named explicitly.
 
-Invariants (layout.py's module docstring gives the rules):
+Invariants (the glyph.render.layout package docstring gives the rules):
 * layout never raises;
 * line spans partition the source, in order;
 * each line draws exactly the visible characters of its span (separators, NBSP, newlines and the

@@ -1,7 +1,9 @@
 """Line breaking (CJK mode): reportlab's per-character wrap with its back-off for Latin runs and kinsoku.
 
 The reference turns reportlab's ``wordWrap="CJK"`` on when the text holds a CJK ideograph;
-``wrap-mode`` can force either mode.
+``wrap-mode`` can force either mode. This wrap sees separators the word wrap splits away, so the
+module also holds reportlab's whitespace cleaning as it applies here (:func:`cjk_clean`) and the
+paragraph reportlab wraps again from what a page break cuts off (:func:`split_rest`).
 """
 
 from __future__ import annotations

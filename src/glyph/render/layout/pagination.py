@@ -1,8 +1,9 @@
 """Pagination: reportlab's Frame/DocTemplate flow of broken lines onto pages.
 
 Frame padding 6 pt, one leading per line, space before/after between paragraphs (collapsed at
-the top of a page), no single-line orphans at a page end, and reportlab's re-wrap quirk where a
-page break cuts a paragraph at a forced break.
+the top of a page), no single-line orphans at a page end, and reportlab's re-wrap of what a
+page break cuts off a paragraph (word mode: the quirk at a forced break; CJK: the whole rest,
+see ``cjk.split_rest``).
 """
 
 from __future__ import annotations
