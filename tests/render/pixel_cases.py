@@ -13,8 +13,8 @@ before the layout split of issue 10 (commit b5d9bc2), by running::
 A case whose pixels a later fix changes on purpose is retaken alone, with the reason kept next
 to its hashes (``--only CASE --note WHY --write``); every other case keeps the hashes from before.
 
-Pixels also depend on the font files and on FreeType (and Pillow, which resizes for
-``horizontal-scale``), so the file records the SHA-256 of each case's font files and those versions:
+Pixels also depend on the font files and on FreeType (and, for ``horizontal-scale``, on Pillow's
+resize), so the file records the SHA-256 of each case's font files and those versions:
 ``tests/render/test_pixel_hashes.py`` compares a case only where they are the same here, and says
 what differs otherwise. Fonts are ones CI installs: matplotlib's DejaVu and the Debian packages of
 ``scripts/install_system_deps.sh`` (fonts-noto-cjk, fonts-wqy-zenhei).
@@ -128,11 +128,10 @@ def environment(case: str) -> dict[str, Any]:
     cfg = config_of(case)
     chain = [resolve_font(cfg.font_path)]
     chain += [resolve_font(f) for f in cfg.fallback_fonts] if cfg.fallback_fonts else default_fallbacks()
-    return {
-        "fonts": {p.name: _file_digest(p) for p in chain},
-        "freetype": ".".join(map(str, freetype.version())),
-        "pillow": PIL.__version__,
-    }
+    env = {"fonts": {p.name: _file_digest(p) for p in chain}, "freetype": ".".join(map(str, freetype.version()))}
+    if cfg.horizontal_scale != 1.0:
+        env["pillow"] = PIL.__version__  # its resize draws the squeezed pages; nothing else of Pillow's does
+    return env
 
 
 def main() -> None:
