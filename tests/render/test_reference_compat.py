@@ -216,14 +216,19 @@ def test_cjk_lines_match_reference_with_the_reference_fonts() -> None:
 ZH = Path(__file__).parent / "fixtures" / "pixels" / "zh.txt"
 
 
-@pytest.mark.parametrize("align", ["LEFT", "JUSTIFY"])
-@pytest.mark.parametrize("height", [98, 125, 152, 179, 206])
-def test_cjk_page_splits_match_reference(height: int, align: str) -> None:
-    # a page break through a CJK paragraph: reportlab wraps the rest again, a space joining its lines
+def _needs_wqy() -> None:
+    """The CJK checks need a TrueType CJK font reportlab can read (Noto CJK is CFF)."""
     try:
         RenderConfig(font_path="WenQuanYi Zen Hei")
     except ValueError:
         pytest.skip("fonts-wqy-zenhei is not installed (scripts/install_system_deps.sh)")
+
+
+@pytest.mark.parametrize("align", ["LEFT", "JUSTIFY"])
+@pytest.mark.parametrize("height", [98, 125, 152, 179, 206])
+def test_cjk_page_splits_match_reference(height: int, align: str) -> None:
+    # a page break through a CJK paragraph: reportlab wraps the rest again, a space joining its lines
+    _needs_wqy()
     cfg = RenderConfig.from_dict(
         {"page-size": f"300,{height}", "font-size": 9, "line-height": 10, "alignment": align,
          "font-path": "WenQuanYi Zen Hei", "fallback-fonts": ["WenQuanYi Zen Hei"]}
@@ -231,3 +236,40 @@ def test_cjk_page_splits_match_reference(height: int, align: str) -> None:
     ours, ref = _lines(ZH.read_text(encoding="utf-8"), cfg)
     assert len(ref) >= 2
     assert ours == ref
+
+
+@pytest.mark.parametrize("newlines", [False, True])
+def test_long_cjk_paragraph_over_pages_matches_reference(newlines: bool) -> None:
+    # one fragment (no <br/>): reportlab splits it as plain text and the rest continues unchanged;
+    # with a <br/> in it, the rest is wrapped again with a space joining its lines, page after page
+    _needs_wqy()
+    cfg = RenderConfig.from_dict(
+        {"page-size": "300,200", "font-size": 9, "alignment": "LEFT", "font-path": "WenQuanYi Zen Hei",
+         "fallback-fonts": ["WenQuanYi Zen Hei"]}
+    )  # fmt: skip
+    line = ZH.read_text(encoding="utf-8").replace("\n", "")
+    text = (line * 2 + "\n" + line) if newlines else line * 3
+    ours, ref = _lines(text, cfg)
+    assert len(ref) >= 4
+    assert ours == ref
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u4e2d" * 13 + " " + "\u4e2d" * 40,  # one fragment: a line ended for width is drawn stripped
+        "\u4e2d" * 13 + "\u3000" + "\u4e2d" * 40,
+        "\u4e2d" * 13 + "\xa0\xa0" + "\u4e2d" * 40,  # typed no-break spaces: plain text, stripped too
+        "\u4e2d" * 13 + "  " + "\u4e2d" * 40,  # glued spaces are &nbsp; entities: several fragments, kept
+        "\u4e2d" * 13 + " & " + "\u4e2d" * 40,  # so is the reference's &amp;
+        "x\n" + "\u4e2d" * 13 + " " + "\u4e2d" * 40,  # and a <br/>
+    ],
+)
+def test_cjk_fragments_decide_stripping_like_reportlab(text: str) -> None:
+    _needs_wqy()
+    cfg = RenderConfig.from_dict(
+        {"page-size": "150,400", "font-size": 9, "alignment": "LEFT", "font-path": "WenQuanYi Zen Hei",
+         "fallback-fonts": ["WenQuanYi Zen Hei"]}
+    )  # fmt: skip
+    ours = [[line.text.replace("\xa0", " ") for line in page.lines] for page in layout_text(text, cfg).pages]
+    assert ours == reference_render(text, cfg, rasterize=False).lines  # leading spaces count here

@@ -28,6 +28,7 @@ class RawLine:
     first_src: int  # source offset where this line starts
     glued: bool = False  # CJK mode: pieces are contiguous, no spaces inserted
     stop: int = 0  # CJK mode: drawn index after the line's last character, its break included
+    trimmed: bool = False  # CJK mode, one fragment: whitespace at the line's ends is not drawn
 
 
 _SEPARATOR = np.zeros(0x10000, dtype=bool)

@@ -11,7 +11,7 @@ import numpy as np
 from glyph.render.config import FRAME_PADDING_PT, Alignment, RenderConfig
 from glyph.render.fonts import chain_for
 from glyph.render.layout.breaking import RawLine, WordBreaker
-from glyph.render.layout.cjk import break_cjk, cjk_clean, split_rest, wants_cjk
+from glyph.render.layout.cjk import break_cjk, cjk_clean, single_fragment, split_rest, wants_cjk
 from glyph.render.layout.model import Layout, MissingGlyphs, PageLayout
 from glyph.render.layout.pagination import LineFields, PageDraft, Paginator, Rewrap
 from glyph.render.layout.paragraphs import NewlineMarker, Paragraph, draws_no_line, iter_paragraphs
@@ -104,30 +104,40 @@ def _iter_drafts(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
 
         return build
 
-    def rewrapper(para: Paragraph) -> Rewrap:
+    def rewrapper(para: Paragraph, single: bool) -> Rewrap:
         """For a CJK paragraph: the lines a page break cuts off, wrapped again as reportlab does."""
 
         def rewrap(rest: list[RawLine]) -> tuple[list[RawLine], Callable[..., LineFields], Rewrap | None]:
-            again = split_rest(para, rest)
+            if single and not any(line.trimmed for line in rest):
+                # one fragment, nothing stripped at a line's ends: the joined rest is the text as it was,
+                # so wrapping it again gives the very same lines (the rest just has no first-line indent)
+                return rest, make_build(para, x_later), rewrap
+            again = split_rest(para, rest, single)
             if again is None:
                 return [], make_build(para, x_later), None
             m = Measure(chain, size, again.drawn, MissingGlyphs())  # its characters are counted already
-            return break_cjk(again, m, rest_widths), make_build(again, x_later), rewrapper(again)
+            lines = break_cjk(again, m, rest_widths, single)
+            return lines, make_build(again, x_later), rewrapper(again, single)
 
         return rewrap
 
     drew = False
     for para in iter_paragraphs(text, cfg):
         raw: list[RawLine]
+        single = True
         if draws_no_line(para):
             raw = []  # still a paragraph to reportlab's frame: its space before/after can end a full page
         else:
             if cjk:
                 para = cjk_clean(para, newline_marker)
             m = Measure(chain, size, para.drawn, missing)
-            raw = break_cjk(para, m, widths) if cjk else WordBreaker(para, m, widths, space_w).run()
+            if cjk:
+                single = single_fragment(para, newline_marker, text)
+                raw = break_cjk(para, m, widths, single)
+            else:
+                raw = WordBreaker(para, m, widths, space_w).run()
         drew = drew or bool(raw)
-        yield from pager.place(raw, make_build(para, x_first), rewrapper(para) if cjk else None)
+        yield from pager.place(raw, make_build(para, x_first), rewrapper(para, single) if cjk else None)
     final = pager.new_page()
     if text and not drew:
         # a text of separators only draws no line (as in reportlab); one empty line at the top of the

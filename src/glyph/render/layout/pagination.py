@@ -2,8 +2,8 @@
 
 Frame padding 6 pt, one leading per line, space before/after between paragraphs (collapsed at
 the top of a page), no single-line orphans at a page end, and reportlab's re-wrap of what a
-page break cuts off a paragraph (word mode: the quirk at a forced break; CJK: the whole rest,
-see ``cjk.split_rest``).
+page break cuts off a paragraph (word mode: the quirk at a forced break; CJK: the whole rest, see
+``cjk.split_rest``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class Paginator:
         """Place one paragraph's lines, yielding every page it completes.
 
         ``build`` positions a line; ``rewrap`` (CJK paragraphs) wraps the lines a page break cuts off
-        again, as reportlab does, returning the new lines and their ``build`` and ``rewrap``.
+        again, as reportlab does, returning the new lines, their ``build`` and ``rewrap``.
         """
         cfg, leading = self.cfg, self.leading
         first = 0
