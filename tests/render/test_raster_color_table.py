@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from glyph.render.config import RenderConfig
-from glyph.render.layout import iter_pages_with_spans
+from glyph.render.layout import iter_layout
 from glyph.render.raster import PageRasterizer, _hex_rgb, _over, postprocess
 
 TEXT = "Colour pages: light ink on dark pages, editor themes, pastel posters. " * 60
@@ -27,7 +27,7 @@ TEXT = "Colour pages: light ink on dark pages, editor themes, pastel posters. " 
 def test_colour_table_pages_equal_per_pixel_composition(changes: dict) -> None:
     cfg = RenderConfig.from_dict({"page-size": "300,260", "font-size": 9, **changes})
     raster = PageRasterizer(cfg)
-    pages = list(iter_pages_with_spans(TEXT, cfg))
+    pages = list(iter_layout(TEXT, cfg))
     assert len(pages) >= 2
     for page in pages:
         cov, markers = raster.coverage(page)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import known_text, small_config
+from train_helpers import known_text, small_config
 from transformers import AutoConfig
 
 from glyph.readers.tiny import QWEN_SPECIALS, QWEN_TEMPLATE, build_tokenizer, save_tiny_vlm

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import known_text, small_config
+from train_helpers import known_text, small_config
 
 from glyph.render import render_pages
 from glyph.tokens import get_vlm_rule
@@ -133,7 +133,7 @@ def test_a_killed_run_resumes_at_the_same_step_with_the_same_data_and_losses(
     assert a == b  # the same records in the same order at every step
     la, lb = _losses(straight), _losses(crashed)
     assert sorted(lb) == [1, 2, 3, 4, 5, 6]
-    visual = lambda out: {r["step"]: r["visual_tokens_per_step"] for r in read_training_log(out / "train_log.jsonl")  # noqa: E731
+    visual = lambda out: {r["step"]: r["visual_tokens_per_step"] for r in read_training_log(out / "train_log.jsonl")
                           if "loss" in r}  # fmt: skip
     assert visual(crashed) == visual(straight)  # per-step counts restart at the checkpoint's step
     for step in range(1, 7):

@@ -379,7 +379,7 @@ class TesseractReader(Reader):
             import pytesseract
         except ImportError as exc:
             raise ReaderUnavailableError(
-                "the tesseract reader needs pytesseract: pip install 'glyph[tesseract]' "
+                "the tesseract reader needs pytesseract: pip install 'glyph-vtc[tesseract]' "
                 "(and Debian's tesseract-ocr: apt-get install tesseract-ocr)"
             ) from exc
         if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:

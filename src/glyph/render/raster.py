@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 from glyph.render.config import RenderConfig
-from glyph.render.fonts import FontChain
-from glyph.render.layout import MissingGlyphs, NewlineMarker, PageLayout, chain_for, iter_pages_with_spans
+from glyph.render.fonts import FontChain, chain_for, depends_on_fonts
+from glyph.render.layout import MissingGlyphs, NewlineMarker, PageLayout, iter_layout
 from glyph.render.pages import LineBox, RenderedPage
 
 SUBPIXEL = 4  # glyph phases per pixel, horizontally and vertically (poppler's Splash uses 4 in x)
@@ -581,24 +581,25 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
 
 
+@depends_on_fonts
 @functools.lru_cache(maxsize=32)
 def rasterizer_for(cfg: RenderConfig) -> PageRasterizer:
     """One rasteriser per config and process, so its glyph atlas is built once, not per document."""
     return PageRasterizer(cfg)
 
 
-def iter_page_images(
-    text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None
-) -> Iterator[tuple[PageLayout, Image.Image]]:
-    """Lay out and rasterise lazily: one page in memory at a time."""
-    raster = rasterizer_for(cfg)
-    for page in iter_pages_with_spans(text, cfg, missing):
-        yield page, raster.render(page)
-
-
 def render_pages(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[RenderedPage]:
-    """Pages with their ground truth (drawn text, pixel line boxes): what readers and metrics consume."""
+    """Lay out and rasterise lazily, one page in memory at a time: pages with their ground truth.
+
+    Each page carries its image, the drawn text and pixel line boxes (what readers and metrics
+    consume) and its source span. Characters no font draws are counted in ``missing``.
+    """
     raster = rasterizer_for(cfg)
-    for page in iter_pages_with_spans(text, cfg, missing):
+    for page in iter_layout(text, cfg, missing):
         image = raster.render(page)
         yield RenderedPage(image, page.index, raster.line_boxes(page, image.size), page.start, page.end)
+
+
+def render(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> list[RenderedPage]:
+    """Every page of ``text`` under ``cfg``, as a list (all pages in memory; :func:`render_pages` streams)."""
+    return list(render_pages(text, cfg, missing))

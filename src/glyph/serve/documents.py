@@ -26,6 +26,7 @@ from typing import Any
 from cachetools import LRUCache
 
 from glyph.render.config import RenderConfig
+from glyph.render.keys import render_key
 from glyph.render.raster import page_pixel_size, render_pages
 from glyph.serve.errors import GatewayError
 from glyph.tokens import VisualTokenRule
@@ -237,7 +238,7 @@ class Planner:
         return doc
 
     def _render(self, text: str, cfg: RenderConfig, text_tokens: int) -> tuple[RenderedDoc, bool]:
-        key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), cfg.content_hash(), self.kind)
+        key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), render_key(cfg), self.kind)
         doc = self.cache.get(key)
         if doc is not None:
             return doc, True

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from glyph.render.batch import MANIFEST, _terminate, read_manifest
+from glyph.render.batch.driver import terminate_pool
+from glyph.render.batch.manifest import MANIFEST, read_manifest
 from glyph.train.cpt.sampler import ConfigSampler, SamplingError, _pick
 from glyph.train.cpt.sources import Document, describe_source, document_factory
 from glyph.train.cpt.spec import CptDataConfig
@@ -369,7 +370,7 @@ def _run_local(
         if finished_cleanly:
             pool.shutdown()
         else:  # interrupted: stop the workers now; uncommitted shards are rebuilt on resume
-            _terminate(pool)
+            terminate_pool(pool)
 
 
 def _collect(pending: dict[Future, str], commit: Callable) -> None:
@@ -389,7 +390,7 @@ def _run_on_ray(address: str, out: str, seed: int, config: dict[str, Any], jobs:
     try:
         import ray
     except ImportError:
-        raise ImportError("--ray needs Ray Data: pip install 'glyph[ray]'") from None
+        raise ImportError("--ray needs Ray Data: pip install 'glyph-vtc[ray]'") from None
     if not ray.is_initialized():
         ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
                  include_dashboard=False, log_to_driver=False)  # fmt: skip

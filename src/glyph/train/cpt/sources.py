@@ -75,9 +75,9 @@ def document_factory(
     if path.is_file() and path.suffix.lower() == ".txt":
         return lambda: _text_files(path)
     if path.exists():
-        from glyph.render.batch import _iter_raw
+        from glyph.render.batch.sources import iter_raw_records
 
-        return lambda: _rows(_iter_raw(path), text_field, id_field, path.name)
+        return lambda: _rows(iter_raw_records(path), text_field, id_field, path.name)
     if spec.count("/") == 1 and not spec.startswith((".", "/")):
         return lambda: _rows(_hub(spec, split), text_field, id_field, spec)
     raise FileNotFoundError(
