@@ -25,7 +25,7 @@ from pathlib import Path
 
 from glyph.data import text_of_tokens
 from glyph.render.config import reference_default
-from glyph.render.layout import iter_pages_with_spans
+from glyph.render.layout import iter_layout
 from glyph.render.raster import rasterizer_for, save_png
 from glyph.render.reference import reference_available, reference_render
 from glyph.tokens import get_tokenizer
@@ -35,7 +35,7 @@ def ours(text: str, cfg, out_dir: Path | None) -> tuple[float, int]:
     start = time.perf_counter()
     raster = rasterizer_for(cfg)  # a long-running process keeps its glyph atlas
     n = 0
-    for page in iter_pages_with_spans(text, cfg):
+    for page in iter_layout(text, cfg):
         image = raster.render(page)
         if out_dir is not None:
             save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
@@ -68,11 +68,11 @@ def million_token_run(n_tokens: int) -> dict:
         "        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "from glyph.render.config import reference_default;"
         "from glyph.data import demo_text;"
-        "from glyph.render.layout import iter_pages_with_spans;"
+        "from glyph.render.layout import iter_layout;"
         "from glyph.render.raster import PageRasterizer;"
         f"text=demo_text(repeat_to={n_tokens * 43 // 10});"  # ~4.3 chars per Qwen token on these essays
         "cfg=reference_default();r=PageRasterizer(cfg);t=time.perf_counter();n=0\n"
-        "for p in iter_pages_with_spans(text,cfg): r.render(p); n+=1\n"
+        "for p in iter_layout(text,cfg): r.render(p); n+=1\n"
         "s=time.perf_counter()-t;"
         "print(json.dumps({'chars':len(text),'pages':n,'seconds':s,"
         "'peak_rss_mb':peak_mb()}))"

@@ -124,3 +124,16 @@ def test_align_partitions_both_texts_and_its_edits_are_the_score(truth: str, rea
         assert same == (s.tag == "equal")
     edits = sum(max(len(s.truth), len(s.read)) for s in segs if s.tag != "equal")
     assert edits == Levenshtein.distance(normalize(truth), normalize(read)) == score_text(truth, read).char_edits
+
+
+def test_confusion_pairs_of_known_substitutions() -> None:
+    from collections import Counter
+
+    from glyph.measure import confusions
+
+    truth = "the number 2634501 is held by IZYYV"
+    read = "the numiber 26345oi is held by iZYYV"
+    assert confusions(truth, read) == Counter({("", "i"): 1, ("01", "oi"): 1, ("I", "i"): 1})
+    assert confusions("abc  def", "abc def") == Counter()  # whitespace runs are not confusions
+    assert confusions("abc", "ab") == Counter({("c", ""): 1})
+    assert confusions("x", "x") + confusions("ab", "b") == Counter({("a", ""): 1})

@@ -31,7 +31,7 @@ def page96() -> RenderedPage:
 
 def test_registry_lists_offline_readers() -> None:
     names = reader_names()
-    assert {"ocr", "oracle", "tesseract", "rapidocr-page"} <= set(names)
+    assert {"ocr", "ocr-pixels", "ppocr", "oracle", "tesseract", "rapidocr-page"} <= set(names)
     with pytest.raises(ValueError, match="unknown reader 'nope'.*ocr"):
         get_reader("nope")
 
@@ -88,16 +88,15 @@ def test_oracle_refuses_pages_without_ground_truth() -> None:
         get_reader("oracle").transcribe([page])
 
 
-def test_line_cache_and_workers_do_not_change_reads(page96: RenderedPage) -> None:
-    from glyph.readers.ocr import LineOCRReader
-
-    serial = LineOCRReader(workers=1)
+@pytest.mark.parametrize("name", ["ocr", "ppocr"])
+def test_line_cache_and_workers_do_not_change_reads(page96: RenderedPage, name: str) -> None:
+    serial = get_reader(name, workers=1)
     first = serial.transcribe([page96])
     n_lines = len(page96.lines)
     assert (serial.hits, serial.misses) == (0, n_lines)
     assert serial.transcribe([page96]) == first  # every line now comes from the cache
     assert (serial.hits, serial.misses) == (n_lines, n_lines)
-    parallel = LineOCRReader(workers=2, cache_lines=0)
+    parallel = get_reader(name, workers=2, cache_lines=0)
     assert parallel.transcribe([page96, page96]) == first * 2
     assert parallel.misses == 2 * n_lines  # cache disabled: every line recognised
 
@@ -110,7 +109,68 @@ def test_line_cache_is_bounded_and_least_recently_used(page96: RenderedPage) -> 
     unbounded = LineOCRReader().transcribe([page96])
     small = LineOCRReader(cache_lines=2)
     assert small.transcribe([page96]) == unbounded
-    assert len(small._cache) == 2  # only the last two lines are kept
-    # read again in the same order: each line was evicted before its turn came (LRU), all misses
+    assert len(small._cache) == 2  # only the last two lines recognised are kept
+    # lines are looked up first, then recognised narrowest first (width-sorted batches), so the two
+    # kept are the two widest: read again, exactly those two hit, and every other line is recognised
     assert small.transcribe([page96]) == unbounded
-    assert (small.hits, small.misses) == (0, 2 * n_lines)
+    assert (small.hits, small.misses) == (2, 2 * n_lines - 2)
+    widths = sorted(box.right - box.left for box in page96.lines)
+    assert widths[-3] < widths[-2]  # the two widest are unambiguous on this page
+
+
+def test_reader_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="lines must be 'layout' or 'pixels', got 'boxes'"):
+        get_reader("ocr", lines="boxes")
+    with pytest.raises(ValueError, match="fallback must be a confidence in \\[0, 1\\], got 2"):
+        get_reader("ocr", fallback=2)
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        get_reader("ppocr", workers=0)
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        get_reader("ocr", model_path="/nonexistent/missing.onnx")
+
+
+NEEDLES = [  # (key, value): fixed UUIDs and 7-digit numbers, as RULER draws them
+    ("brave-otter", "3f2b8c1e-9a4d-4e7b-8c21-5d6e7f8a9b0c"), ("quiet-lantern", "8143207"),
+    ("golden-harbor", "b7e1c0d2-4f3a-4b6c-9d8e-0a1b2c3d4e5f"), ("rusty-kettle", "2634501"),
+    ("windy-meadow", "e09f8a7b-6c5d-4e3f-a2b1-c0d9e8f7a6b5"), ("silent-tower", "9910066"),
+    ("tiny-comet", "01d2c3b4-a596-4877-b869-5a4b3c2d1e0f"), ("honest-pilot", "7001458"),
+]
+
+
+def _needle_text() -> str:
+    parts = []
+    for i, (key, value) in enumerate(NEEDLES):
+        kind = "number" if value.isdigit() else "uuid"
+        parts.append(PROSE if i % 2 else PROSE.upper()[:200] + ".")
+        parts.append(f"The special magic {kind} for {key} is {value}.")
+    return " ".join(parts)
+
+
+@pytest.mark.parametrize("dpi", [72, 96, 120])
+def test_default_reader_reads_fixed_pages_and_needles(dpi: int) -> None:
+    from glyph.eval.extract import extract_niah
+
+    pages = list(render_pages(_needle_text(), reference_default().with_updates(dpi=dpi)))
+    reads = get_reader("ocr").transcribe(pages)
+    fid, _ = score_pages([p.text for p in pages], reads)  # the drawn text is the ground truth
+    assert fid.char_accuracy >= 0.995, reads
+    transcript = "\n".join(reads)
+    for key, value in NEEDLES:
+        assert extract_niah(transcript, [key], "numbers" if value.isdigit() else "uuids") == value, (key, reads)
+
+
+def test_pixel_reader_needs_no_layout_and_matches_line_boxes(page96: RenderedPage) -> None:
+    image_only = RenderedPage.from_image(page96.image)  # what a VLM gets: pixels, no boxes
+    by_pixels = get_reader("ocr-pixels").transcribe([page96])
+    assert get_reader("ocr").transcribe([image_only]) == by_pixels  # no boxes: ocr finds the lines itself
+    fid, _ = score_pages([PROSE], by_pixels)
+    assert fid.char_accuracy >= 0.99, by_pixels
+
+
+def test_cjk_lines_are_routed_to_ppocr() -> None:
+    text = "视觉文本压缩将长文本渲染成图像，视觉语言模型阅读页面而不是文本标记。" * 6
+    page = next(render_pages(text, reference_default().with_updates(**{"font-path": "Noto Sans CJK SC", "dpi": 96})))
+    read = get_reader("ocr").transcribe([page])[0]
+    assert sum("\u4e00" <= ch <= "\u9fff" for ch in read) > 0.8 * sum("\u4e00" <= ch <= "\u9fff" for ch in page.text)
+    latin_only = get_reader("ocr", fallback=0.0).transcribe([page])[0]
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in latin_only)  # the Latin model alone cannot write CJK

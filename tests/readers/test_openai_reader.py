@@ -29,8 +29,8 @@ from serve_helpers import (
     user_turn,
 )
 
-from glyph.readers import ReaderUnavailableError, get_reader
 from glyph.client import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError
+from glyph.readers import ReaderUnavailableError, get_reader
 from glyph.readers.openai_http import OpenAIReader
 from glyph.readers.text_baseline import TextBaselineReader
 from glyph.render import RenderedPage, render_pages

@@ -46,7 +46,7 @@ def test_listing_imports_no_reader_and_no_evaluator() -> None:
     """)
     )
     assert out == (
-        "['ocr', 'openai', 'oracle', 'rapidocr-page', 'tesseract', 'text', 'transformers'] "
+        "['ocr', 'ocr-pixels', 'openai', 'oracle', 'ppocr', 'rapidocr-page', 'tesseract', 'text', 'transformers'] "
         "['ocr-fidelity', 'ocr-ruler', 'synthetic', 'vlm-ruler'] []"
     )
 
@@ -64,7 +64,7 @@ def test_a_reader_is_imported_on_first_use_and_unknown_names_are_refused() -> No
     assert out == "False glyph.readers.oracle False"
     with pytest.raises(
         ValueError,
-        match=r"unknown reader 'orcle' \(did you mean 'oracle'\?\); known readers: .*ocr, openai, oracle",
+        match=r"unknown reader 'orcle' \(did you mean 'oracle'\?\); known readers: .*ocr, ocr-pixels, openai, oracle",
     ):
         get_reader("orcle")
 

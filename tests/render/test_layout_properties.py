@@ -1,6 +1,6 @@
 """Layout invariants over arbitrary Unicode, plus the awkward inputs named explicitly.
 
-Invariants (layout.py's module docstring gives the rules):
+Invariants (the glyph.render.layout package docstring gives the rules):
 * layout never raises;
 * line spans partition the source, in order;
 * each line draws exactly the visible characters of its span (separators, NBSP, newlines and the
@@ -18,15 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glyph.render.config import FRAME_PADDING_PT, Alignment, RenderConfig
-from glyph.render.layout import (
-    CANNOT_START_LINE,
-    _CJK_IDEOGRAPH,
-    NBSP,
-    chain_for,
-    iter_pages_with_spans,
-    layout_text,
-)
-from glyph.render.raster import PageRasterizer, iter_page_images
+from glyph.render import render_pages
+from glyph.render.fonts import chain_for
+from glyph.render.layout import CANNOT_START_LINE, CJK_IDEOGRAPH, NBSP, iter_layout, layout_text
+from glyph.render.raster import PageRasterizer
 
 from render_helpers import check_layout, check_marker_ranges
 
@@ -65,14 +60,14 @@ texts = st.lists(st.one_of(_any_char, _interesting), max_size=120).map("".join)
 # no ideographs: the word-wrapping path
 latin_texts = st.lists(
     st.one_of(st.characters(exclude_categories=("Cs",), max_codepoint=0x2FFF), _interesting.filter(
-        lambda s: not _CJK_IDEOGRAPH.search(s))), max_size=200
+        lambda s: not CJK_IDEOGRAPH.search(s))), max_size=200
 ).map("".join)  # fmt: skip
 
 
 def check_widths(text: str, cfg: RenderConfig, layout) -> None:  # noqa: ANN001
     chain = chain_for(cfg)
     space_w = chain.main.width1000(0x20) * cfg.font_size / 1000
-    cjk = _CJK_IDEOGRAPH.search(text) is not None
+    cjk = CJK_IDEOGRAPH.search(text) is not None
     frame_left = cfg.margin_x + FRAME_PADDING_PT
     for line in layout.lines:
         slack = 0.05 * space_w * line.text.count(" ") + 1e-6
@@ -206,10 +201,10 @@ def test_missing_glyph_gets_ink() -> None:
     assert (img < 128).any()  # the .notdef box is drawn
 
 
-def test_iter_pages_with_spans_matches_layout_text() -> None:
+def test_iter_layout_matches_layout_text() -> None:
     text = CASES["many-paragraphs"]
     cfg = RenderConfig.from_dict({"page-size": "300,200"})
-    lazy = list(iter_pages_with_spans(text, cfg))
+    lazy = list(iter_layout(text, cfg))
     assert lazy == layout_text(text, cfg).pages
     assert len(lazy) > 3
 
@@ -218,7 +213,7 @@ def test_iter_pages_with_spans_matches_layout_text() -> None:
 
 
 def _page_bytes(text: str, cfg: RenderConfig) -> list[bytes]:
-    return [img.tobytes() for _, img in iter_page_images(text, cfg)]
+    return [page.image.tobytes() for page in render_pages(text, cfg)]
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -232,11 +227,6 @@ def test_images_are_deterministic(text: str, cfg: RenderConfig) -> None:
     assert again == first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layout.py: a text of separators only and no newline (' ', '\\r', '\\u3000\\x0b ') lays out to zero lines, "
-    "so no line span covers the text, against the module docstring's 'the spans of all lines partition the input'",
-)
 @pytest.mark.parametrize("text", [" ", "\r", "\u3000\x0b "])
 def test_whitespace_only_text_has_a_span(text: str) -> None:
     layout = layout_text(text, RenderConfig())

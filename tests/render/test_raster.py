@@ -7,10 +7,11 @@ import inspect
 import numpy as np
 import pytest
 
-import glyph.render.layout as layout_mod
+import glyph.render.layout.engine as layout_engine
+from glyph.render import render, render_pages
 from glyph.render.config import RenderConfig
 from glyph.render.layout import layout_text
-from glyph.render.raster import PageRasterizer, iter_page_images, page_pixel_size, postprocess
+from glyph.render.raster import PageRasterizer, page_pixel_size, postprocess
 
 TEXT = "The quick brown fox jumps over the lazy dog. " * 40
 
@@ -114,13 +115,12 @@ def test_horizontal_scale_then_crop() -> None:
 def test_auto_crop_last_page_only() -> None:
     cfg = RenderConfig.from_dict({"page-size": "300,200", "auto-crop-last-page": True})
     text = TEXT * 3
-    pages = list(iter_page_images(text, cfg))
+    assert [page.is_last for page in layout_text(text, cfg).pages][-2:] == [False, True]
+    pages = render(text, cfg)
     assert len(pages) >= 2
-    for layout, img in pages[:-1]:
-        assert not layout.is_last
-        assert img.size == (300, 200)
-    last_layout, last = pages[-1]
-    assert last_layout.is_last
+    for page in pages[:-1]:
+        assert page.image.size == (300, 200)
+    last = pages[-1].image
     assert last.width == 300 and last.height < 200
     rows = np.flatnonzero((_gray(last) < 250).any(axis=1))
     assert last.height == rows[-1] + cfg.margin_y  # the reference keeps margin-y pixels below the ink
@@ -141,36 +141,36 @@ def test_postprocess_blank_page_is_not_cropped() -> None:
     assert postprocess(blank, cfg, True).size == (595, 842)
 
 
-def test_iter_page_images_is_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_pages_is_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = RenderConfig.from_dict({"alignment": "LEFT"})
     # ~81 lines a page: 300 pages of short lines, 30 lines per reportlab paragraph
     text = "\n".join(f"line {i} of a long document" for i in range(300 * 81))
     measured: list[int] = []
-    real = layout_mod._Measure
+    real = layout_engine.Measure
 
     class Counting(real):  # type: ignore[misc, valid-type]
         def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
             measured.append(1)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(layout_mod, "_Measure", Counting)
-    gen = iter_page_images(text, cfg)
+    monkeypatch.setattr(layout_engine, "Measure", Counting)
+    gen = render_pages(text, cfg)
     assert inspect.isgenerator(gen)
     assert not measured  # nothing laid out before the first request
-    layout, img = next(gen)
-    assert layout.index == 0 and img.size == (595, 842)
+    layout = next(gen)
+    assert layout.index == 0 and layout.image.size == (595, 842)
     total_paragraphs = -(-300 * 81 // 30)
     assert 0 < len(measured) < total_paragraphs // 20  # a few pages' worth, not 810 paragraphs
-    layout2, _ = next(gen)
-    assert layout2.index == 1 and layout2.lines[0].start == layout.lines[-1].end
+    layout2 = next(gen)
+    assert layout2.index == 1 and layout2.start == layout.end > 0
     gen.close()
 
 
 def test_render_is_deterministic_and_rasterizer_independent() -> None:
     cfg = RenderConfig.from_dict({"page-size": "300,300", "dpi": 96})
     text = TEXT + "\n\u4e2d\u6587 \U0001f600 \ue000 \u05e9\u05dc\u05d5\u05dd"
-    first = [img.tobytes() for _, img in iter_page_images(text, cfg)]
-    assert [img.tobytes() for _, img in iter_page_images(text, cfg)] == first
+    first = [page.image.tobytes() for page in render_pages(text, cfg)]
+    assert [page.image.tobytes() for page in render(text, cfg)] == first
     raster = PageRasterizer(cfg)
     assert [raster.render(p).tobytes() for p in layout_text(text, cfg).pages] == first
 

@@ -3,11 +3,13 @@ evaluator instances, i.e. across workers and resumes)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from search_helpers import CountingOracle
 
+from glyph.render import fonts
 from glyph.render.config import reference_default
 from glyph.search.evaluators import EvaluatorUnavailableError, get_evaluator
 
@@ -35,6 +37,33 @@ def test_ocr_fidelity_reads_each_config_once(tmp_path: Path) -> None:
     # a different reader is a different cache entry (the render is reused, the read is not)
     oracle = get_evaluator("ocr-fidelity", cache_dir=tmp_path, reader="oracle", chars=1500)
     assert not oracle.evaluate(CFG).cached
+
+
+@pytest.fixture
+def fonts_restored():  # noqa: ANN201
+    fonts.forget_fonts()
+    yield
+    fonts.forget_fonts()
+
+
+def test_cache_entries_follow_font_bytes_not_config_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fonts_restored: None
+) -> None:
+    CountingOracle.calls = 0
+    opts = {"reader": "counting-oracle", "chars": 800}
+    get_evaluator("ocr-fidelity", cache_dir=tmp_path / "cache", **opts).evaluate(CFG)
+    assert CountingOracle.calls == 1
+    # the same config on a machine whose "DejaVu Sans" is another file: measured again, not served
+    folder = fonts.matplotlib_font_dir()
+    assert folder is not None
+    shutil.copytree(folder, tmp_path / "fonts")
+    shutil.copyfile(folder / "DejaVuSerif.ttf", tmp_path / "fonts" / "DejaVuSans.ttf")
+    monkeypatch.setattr(fonts, "matplotlib_font_dir", lambda: tmp_path / "fonts")
+    fonts.forget_fonts()
+    moved = reference_default()
+    assert moved.content_hash() == CFG.content_hash()
+    result = get_evaluator("ocr-fidelity", cache_dir=tmp_path / "cache", **opts).evaluate(moved)
+    assert not result.cached and CountingOracle.calls == 2
 
 
 def test_without_a_cache_folder_every_call_reads(tmp_path: Path) -> None:

@@ -33,9 +33,10 @@ def test_search_run_show_resume(tmp_path: Path) -> None:
                 "--study", "cpu", "--out", str(out), "--seed", "5")
     assert "classical operators only" in text and "Pareto front" in text
 
-    best = RenderConfig.from_json(out / "best_config.json")  # loads back, font path resolved to a file
+    best = RenderConfig.from_json(out / "best_config.json")  # loads back; the font is named portably
     data = json.loads((out / "best_config.json").read_text())
-    assert Path(data["font-path"]).is_file() and data["page-size"] == "595,842"
+    assert data["font-path"] in ("DejaVu Sans", "DejaVu Serif") and data["page-size"] == "595,842"
+    assert best.font_file.is_file() and best.font_file.name == data["font-path"].replace(" ", "") + ".ttf"
     assert isinstance(data["dpi"], int) and best.font_size > 0
 
     rows = list(csv.DictReader((out / "pareto.csv").open()))

@@ -2,14 +2,14 @@
 
 Each module registers its commands on the one typer ``app``, in the order ``--help`` lists
 them: rendering (demo, render, batch, config), measurement (measure, sweep), inference (ask,
-serve), evaluation (eval), search (search) and the playground (ui).
+serve), evaluation (eval), search (search), training (data, train) and the playground (ui).
 """
 
 from importlib import import_module
 
 from glyph.cli.common import app
 
-for _module in ("render", "measure", "ask", "readers", "serve", "eval", "search", "ui"):
+for _module in ("render", "measure", "ask", "readers", "serve", "eval", "search", "data", "train", "ui"):
     import_module(f"glyph.cli.{_module}")
 
 __all__ = ["app", "main"]

@@ -113,8 +113,8 @@ def render(
     set_: SetOpt = None,
 ) -> None:
     """Render a text file into page images (PNG), one page in memory at a time."""
-    from glyph.render.layout import MissingGlyphs
-    from glyph.render.raster import iter_page_images, save_png
+    from glyph.render import MissingGlyphs, render_pages
+    from glyph.render.raster import save_png
 
     cfg = load_config(config, set_)
     text = read_text(file)
@@ -124,8 +124,8 @@ def render(
     n = 0
     with progress_bar() as progress:
         task = progress.add_task("rendering", total=None)
-        for page, image in iter_page_images(text, cfg, missing):
-            save_png(image, out_dir / f"page_{page.index + 1:03d}.png")
+        for page in render_pages(text, cfg, missing):
+            save_png(page.image, out_dir / f"page_{page.index + 1:03d}.png")
             n += 1
             progress.advance(task)
     seconds = time.perf_counter() - start
@@ -176,7 +176,28 @@ def show_config(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     reference_only: Annotated[bool, typer.Option(help="Only the keys the reference pipeline knows.")] = False,
+    font_file: Annotated[
+        bool,
+        typer.Option(
+            "--font-file",
+            help="Name fonts by this machine's file path (the reference's word2png, i.e. reportlab, needs a "
+            "file) instead of the portable family or package name.",
+        ),
+    ] = False,
 ) -> None:
-    """Print a config as reference-compatible JSON (the default one, or a file with --set overrides)."""
+    """Print a config as reference-compatible JSON (the default one, or a file with --set overrides).
+
+    Fonts are named portably (a family name, or '<package>:<path>' for a font a Python package
+    ships), so the JSON loads on other machines; --font-file writes file paths instead.
+    """
+    import json
+
+    from glyph.render.fonts import resolve_font
+
     cfg = load_config(config, set_)
-    out.print_json(cfg.to_json(include_extensions=not reference_only))
+    data = cfg.to_reference_dict(include_extensions=not reference_only)
+    if font_file:
+        data["font-path"] = str(cfg.font_file)
+        if data.get("fallback-fonts"):
+            data["fallback-fonts"] = [str(resolve_font(f)) for f in data["fallback-fonts"]]
+    out.print_json(json.dumps(data, ensure_ascii=False))

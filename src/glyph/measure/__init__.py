@@ -7,7 +7,16 @@ from glyph.measure.compression import (
     compression_from_sizes,
     measure_compression,
 )
-from glyph.measure.fidelity import CHAR_CLASSES, Fidelity, Segment, align, normalize, score_pages, score_text
+from glyph.measure.fidelity import (
+    CHAR_CLASSES,
+    Fidelity,
+    Segment,
+    align,
+    confusions,
+    normalize,
+    score_pages,
+    score_text,
+)
 from glyph.measure.pareto import dominates, pareto_front
 
 __all__ = [
@@ -19,6 +28,7 @@ __all__ = [
     "VisualCost",
     "align",
     "compression_from_sizes",
+    "confusions",
     "dominates",
     "measure_compression",
     "normalize",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -211,4 +212,20 @@ def total(parts: Iterable[Fidelity]) -> Fidelity:
     out = Fidelity()
     for part in parts:
         out = out + part
+    return out
+
+
+def confusions(truth: str, read: str) -> Counter[tuple[str, str]]:
+    """What a reader wrote in place of what was drawn: (drawn, read) pairs from the alignment.
+
+    Both sides are normalised as for scoring and aligned with rapidfuzz's Levenshtein opcodes;
+    every replaced span is one pair (``"01"`` read as ``"oi"`` is ``("01", "oi")``), a deletion
+    pairs the lost text with ``""`` and an insertion pairs ``""`` with the extra text. Counters
+    of several pages add up with ``+``.
+    """
+    truth, read = normalize(truth), normalize(read)
+    out: Counter[tuple[str, str]] = Counter()
+    for tag, i1, i2, j1, j2 in Levenshtein.opcodes(truth, read):
+        if tag != "equal":
+            out[(truth[i1:i2], read[j1:j2])] += 1
     return out

@@ -151,8 +151,18 @@ READERS: Registry[Reader] = Registry(
 )
 READERS.builtin(
     "ocr",
+    "glyph.readers.ocr:GlyphLineReader",
+    "default offline reader: each layout line box read by glyph's compact recogniser (pip only)",
+)
+READERS.builtin(
+    "ocr-pixels",
+    "glyph.readers.ocr:PixelLineReader",
+    "the default recogniser on lines found from the pixels alone (not told the layout)",
+)
+READERS.builtin(
+    "ppocr",
     "glyph.readers.ocr:LineOCRReader",
-    "default offline reader: layout-aware PP-OCRv4 line recognition (pip only)",
+    "PP-OCRv4 recognition on each layout line box (the previous default)",
 )
 READERS.builtin(
     "rapidocr-page",

@@ -1,23 +1,31 @@
 """Offline OCR readers: fidelity proxies that need no VLM and no GPU.
 
-``ocr`` (the default, :class:`LineOCRReader`) is layout-aware: our renderer knows where every
-line is, so it crops each line box and runs only PP-OCRv4 *recognition* (the ONNX model that
-the ``rapidocr-onnxruntime`` wheel ships) on it, one line at a time so no batch padding is
-wasted. Measured on reference-default pages (9 pt at 72 dpi, ``benchmarks/compression.py``)
-it reads more than 99% of characters, where whole-page RapidOCR (``rapidocr-page``, detector
-plus recogniser) reads ~80% and is several times slower, because its detector shrinks or
-merges 9-pixel text. Pages without line boxes (images from elsewhere) fall back to the
-whole-page pipeline.
+``ocr`` (the default, :class:`GlyphLineReader`) crops each line box the layout knows and reads
+it with the project's own compact recogniser (:mod:`glyph.readers.glyphrec`: a 0.3 M-parameter
+CNN + CTC trained on lines this renderer drew, ONNX, shipped in the package). It is several
+times faster than PP-OCRv4 on one core and has none of PP-OCRv4's systematic misreads of
+Latin text (``01`` -> ``oi``, ``number`` -> ``numiber``); figures in
+``benchmarks/results/reader_speed.md``. Lines whose confidence is low and that PP-OCRv4 reads
+as a script the Latin model lacks (CJK) take PP-OCRv4's reading.
 
-Scale matters to the recogniser more than resolution: lines whose em is above ``max_em``
-(11 px) are first area-downscaled to it, because PP-OCRv4 drops spaces on sharper, larger
-text once it is resized to its 48-px input (measured on essay pages: word accuracy at dpi
-120 rises from 82% to 97%, characters from 98.2% to 99.6%; 72-dpi pages, 9 px/em, are
-untouched). Fidelity then never gets worse as dpi grows, which a search needs.
+``ocr-pixels`` is the same recogniser on lines found from the pixels alone
+(:func:`glyph.readers.lines.find_lines`): not told where the layout put the lines, so tight
+or overlapping lines cost it what they would cost a model. Pages without line boxes (images
+from elsewhere) are read this way by ``ocr`` too.
+
+``ppocr`` (:class:`LineOCRReader`, the previous default) runs PP-OCRv4 *recognition* (the ONNX
+model the ``rapidocr-onnxruntime`` wheel ships) on each line box, one line at a time (batches
+are slower on one core: padding). Lines whose em is above ``max_em`` (11 px) are first
+area-downscaled to it, because PP-OCRv4 drops spaces on larger text once resized to its 48-px
+input. ``rapidocr-page`` is RapidOCR's whole-page detector + recogniser.
 
 ``tesseract`` wraps Debian's ``tesseract-ocr`` (``--psm 6``, optional upscaling; at 72 dpi
 a 2x upscale takes it from ~92% to >99%). It runs with ``OMP_THREAD_LIMIT=1`` because
 Tesseract's OpenMP threads make it ~10x slower on small machines.
+
+Both line readers remember recognised lines by their pixels, so text that recurs (a haystack
+shared by many samples, a config seen twice) is recognised once; a cached read is exactly the
+read the model gives those pixels, so caching never changes a score.
 """
 
 from __future__ import annotations
@@ -30,14 +38,15 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from cachetools import LRUCache
 from PIL import Image
 
 from glyph.readers.base import Reader, ReaderUnavailableError
-from glyph.render.pages import RenderedPage
+from glyph.readers.lines import find_lines
+from glyph.render.pages import LineBox, RenderedPage
 
 #: Recognition input height of PP-OCR models; crops are scaled to it, aspect kept.
 REC_HEIGHT = 48
@@ -82,35 +91,27 @@ def _empty(image: Image.Image) -> bool:
     return image.width == 0 or image.height == 0
 
 
-class LineOCRReader(Reader):
-    """Crop each known line box, recognise it with PP-OCRv4; whole-page OCR where boxes are unknown.
+Lines = Literal["layout", "pixels"]
 
-    ``pad``: white pixels added around each box; ``max_em``: downscale larger text to this many
-    pixels per em first (None keeps every crop as drawn); ``workers``: lines recognised in
-    parallel (ONNX Runtime releases the GIL; 1 = one core); ``cache_lines``: remember this many
-    line crops by their pixels, so text that recurs (a haystack shared by many samples, a
-    config seen twice, repeated noise) is recognised once. A cached read is exactly the read
-    the model gives those pixels, so caching never changes a score.
+
+class _CachedLineReader(Reader):
+    """Shared half of the line readers: which boxes, a pixel-keyed line cache, parallel batches.
+
+    ``lines``: ``"layout"`` crops the boxes the renderer recorded (pages without them are read
+    as ``"pixels"`` or by the subclass's fallback), ``"pixels"`` finds them from the image
+    alone (:func:`glyph.readers.lines.find_lines`). ``workers``: batches recognised in parallel
+    (ONNX Runtime releases the GIL; 1 = one core). ``cache_lines``: remember this many line
+    crops by their pixels.
     """
 
-    name = "ocr"
+    batch = 1  # lines per recogniser call
 
-    def __init__(
-        self,
-        pad: int = 1,
-        workers: int = 1,
-        max_em: float | None = 11.0,
-        cache_lines: int = 200_000,
-        threads: int | None = None,
-    ) -> None:
-        if pad < 0:
-            raise ValueError(f"pad must be >= 0 pixels, got {pad}")
-        if max_em is not None and max_em <= 0:
-            raise ValueError(f"max_em must be > 0 pixels, got {max_em}")
+    def __init__(self, lines: Lines, workers: int, cache_lines: int, threads: int | None) -> None:
+        if lines not in ("layout", "pixels"):
+            raise ValueError(f"lines must be 'layout' or 'pixels', got {lines!r}")
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        self.pad = pad
-        self.max_em = max_em
+        self.lines = lines
         self.workers = workers
         self.threads = threads or 1  # ONNX Runtime intra-op threads per recognition
         # cachetools' LRU is not thread-safe on its own: workers share it under the lock
@@ -118,54 +119,64 @@ class LineOCRReader(Reader):
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
-        _rapidocr_dir()  # fail now, with the install hint, not at the first page
 
-    def crops(self, page: RenderedPage) -> list[np.ndarray]:
-        """The line crops the recogniser sees: BGR, the line box widened by ``pad`` white pixels."""
-        import cv2
+    # subclasses: how a box becomes recogniser input, and how a batch of inputs is read
+    def _crop(self, gray: np.ndarray, box: LineBox) -> np.ndarray | None:
+        raise NotImplementedError
 
+    def _read_batch(self, crops: list[np.ndarray]) -> list[str]:
+        raise NotImplementedError
+
+    def _without_boxes(self, page: RenderedPage) -> str | None:
+        """Text of a page that has no recorded line boxes; None: find its lines from the pixels."""
+        return None
+
+    def boxes(self, page: RenderedPage) -> tuple[LineBox, ...]:
+        """The line boxes this reader crops: the layout's, or those found from the pixels."""
+        if self.lines == "layout" and page.lines:
+            return page.lines
+        return find_lines(_gray(page.image))
+
+    def crops(self, page: RenderedPage) -> list[np.ndarray | None]:
+        """What the recogniser sees for each line of the page (None for an empty crop)."""
         gray = _gray(page.image)
-        out = []
-        for box in page.lines:
-            crop = gray[box.top : box.bottom, max(0, box.left - self.pad) : box.right + self.pad]
-            if crop.size == 0:
-                out.append(None)
-                continue
-            em = (box.baseline - box.top) / 0.95
-            if self.max_em and em > self.max_em:
-                factor = self.max_em / em
-                size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
-                crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-            crop = cv2.copyMakeBorder(crop, self.pad, self.pad, 0, 0, cv2.BORDER_CONSTANT, value=255)
-            out.append(cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR))
-        return out
-
-    def _recognise(self, crop: np.ndarray | None) -> str:
-        if crop is None:
-            return ""
-        key = hashlib.blake2b(crop.tobytes(), digest_size=16, person=str(crop.shape).encode()[:16]).digest()
-        if self._cache is not None:
-            with self._lock:
-                cached = self._cache.get(key)  # a hit counts as a use: it moves to the young end
-                if cached is not None:
-                    self.hits += 1
-                    return cached
-        text = _recognizer(self.threads)([crop])[0][0][0]
-        with self._lock:
-            self.misses += 1
-            if self._cache is not None:
-                self._cache[key] = text
-        return text
+        return [self._crop(gray, box) for box in self.boxes(page)]
 
     def read_lines(self, page: RenderedPage) -> list[str]:
-        """One recognised string per line box of the page, in order."""
+        """One recognised string per line the reader finds on the page, in order."""
         return self._map(self.crops(page))
 
     def _map(self, crops: list[np.ndarray | None]) -> list[str]:
-        if self.workers == 1 or len(crops) < 2:
-            return [self._recognise(c) for c in crops]
-        with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(self._recognise, crops))
+        out = [""] * len(crops)
+        keys: dict[int, bytes] = {}
+        todo: list[int] = []
+        with self._lock:
+            for i, crop in enumerate(crops):
+                if crop is None:
+                    continue
+                key = hashlib.blake2b(crop.tobytes(), digest_size=16, person=str(crop.shape).encode()[:16]).digest()
+                cached = None if self._cache is None else self._cache.get(key)  # a hit moves it young
+                if cached is not None:
+                    self.hits += 1
+                    out[i] = cached
+                else:
+                    keys[i] = key
+                    todo.append(i)
+        todo.sort(key=lambda i: crops[i].shape[1])  # type: ignore[union-attr]  # similar widths batch together
+        chunks = [todo[k : k + self.batch] for k in range(0, len(todo), self.batch)]
+        if self.workers == 1 or len(chunks) < 2:
+            reads = [self._read_batch([crops[i] for i in chunk]) for chunk in chunks]  # type: ignore[misc]
+        else:
+            with ThreadPoolExecutor(self.workers) as pool:
+                reads = list(pool.map(lambda chunk: self._read_batch([crops[i] for i in chunk]), chunks))
+        with self._lock:
+            for chunk, texts in zip(chunks, reads):
+                for i, text in zip(chunk, texts):
+                    out[i] = text
+                    self.misses += 1
+                    if self._cache is not None:
+                        self._cache[keys[i]] = text
+        return out
 
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
         out: list[str | None] = [None] * len(pages)
@@ -174,16 +185,143 @@ class LineOCRReader(Reader):
         for i, page in enumerate(pages):
             if _empty(page.image):
                 out[i] = ""
-            elif page.lines:
-                page_crops = self.crops(page)
-                crops += page_crops
-                owners += [i] * len(page_crops)
-            else:
-                out[i] = PageOCRReader(threads=self.threads).transcribe([page])[0]
+                continue
+            if self.lines == "layout" and not page.lines:
+                out[i] = self._without_boxes(page)
+                if out[i] is not None:
+                    continue
+            page_crops = self.crops(page)
+            crops += page_crops
+            owners += [i] * len(page_crops)
         lines: dict[int, list[str]] = {}
         for owner, text in zip(owners, self._map(crops)):
             lines.setdefault(owner, []).append(text)
         return [o if o is not None else "\n".join(lines.get(i, [])) for i, o in enumerate(out)]
+
+
+class GlyphLineReader(_CachedLineReader):
+    """The default ``ocr``: each line read by the compact recogniser trained on this renderer's lines.
+
+    ``lines``: ``"layout"`` (the boxes the renderer knows; ``ocr``) or ``"pixels"`` (found from
+    the image; ``ocr-pixels``). ``batch``: lines per ONNX run (width-sorted). ``fallback``: lines
+    read with a mean CTC confidence below this are read again by PP-OCRv4, whose reading is
+    taken when it is mostly characters the Latin model cannot write (CJK); 0 turns this off.
+    ``model_path``: other weights of the same format (``python -m glyph.train.recognizer.train``).
+    """
+
+    name = "ocr"
+
+    def __init__(
+        self,
+        lines: Lines = "layout",
+        workers: int = 1,
+        batch: int = 8,
+        cache_lines: int = 200_000,
+        threads: int | None = None,
+        fallback: float = 0.75,
+        model_path: str | None = None,
+    ) -> None:
+        super().__init__(lines, workers, cache_lines, threads)
+        if not 0.0 <= fallback <= 1.0:
+            raise ValueError(f"fallback must be a confidence in [0, 1], got {fallback}")
+        from glyph.readers.glyphrec.runtime import GlyphRecognizer
+
+        self.batch = batch
+        self.fallback = fallback
+        self.recognizer = GlyphRecognizer(model_path, threads=self.threads, batch=batch)
+        self.revision = self.recognizer.revision
+        if lines == "pixels":
+            self.name = "ocr-pixels"
+
+    def _crop(self, gray: np.ndarray, box: LineBox) -> np.ndarray | None:
+        from glyph.readers.glyphrec.runtime import prepare_line
+
+        crop = gray[max(0, box.top) : box.bottom, max(0, box.left - 2) : box.right + 2]
+        return prepare_line(crop) if crop.size else None
+
+    def _read_batch(self, crops: list[np.ndarray]) -> list[str]:
+        reads = self.recognizer(crops)
+        texts = [r.text for r in reads]
+        doubtful = [i for i, r in enumerate(reads) if r.confidence < self.fallback]
+        if doubtful:
+            charset = set(self.recognizer.charset)
+            for i in doubtful:
+                other = _ppocr_read(crops[i], self.threads)
+                foreign = sum(ch not in charset for ch in other if not ch.isspace())
+                if foreign and 2 * foreign >= len(other.replace(" ", "")):  # mostly another script
+                    texts[i] = other
+        return texts
+
+
+def _ppocr_read(prepared: np.ndarray, threads: int) -> str:
+    """PP-OCRv4's reading of a prepared line (ink 1 on 0), drawn back as dark ink on white."""
+    import cv2
+
+    gray = (255 - np.clip(prepared, 0, 1) * 255).astype(np.uint8)
+    scale = REC_HEIGHT / gray.shape[0]
+    gray = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    return _recognizer(threads)([cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)])[0][0][0]
+
+
+class PixelLineReader(GlyphLineReader):
+    """``ocr-pixels``: the default recogniser on lines found from the pixels alone (not told the layout),
+    what a search's fitness should use so a config wins only if its lines can be told apart."""
+
+    name = "ocr-pixels"
+
+    def __init__(self, lines: Lines = "pixels", **options: Any) -> None:
+        super().__init__(lines, **options)
+
+
+class LineOCRReader(_CachedLineReader):
+    """``ppocr``: each line box recognised by PP-OCRv4 (the previous default); kept for comparison.
+
+    ``pad``: white pixels added around each box; ``max_em``: downscale larger text to this many
+    pixels per em first (None keeps every crop as drawn). Pages without line boxes are read by
+    the whole-page pipeline (``rapidocr-page``) unless ``lines="pixels"``.
+    """
+
+    name = "ppocr"
+
+    def __init__(
+        self,
+        pad: int = 1,
+        workers: int = 1,
+        max_em: float | None = 11.0,
+        cache_lines: int = 200_000,
+        threads: int | None = None,
+        lines: Lines = "layout",
+    ) -> None:
+        if pad < 0:
+            raise ValueError(f"pad must be >= 0 pixels, got {pad}")
+        if max_em is not None and max_em <= 0:
+            raise ValueError(f"max_em must be > 0 pixels, got {max_em}")
+        super().__init__(lines, workers, cache_lines, threads)
+        self.pad = pad
+        self.max_em = max_em
+        _rapidocr_dir()  # fail now, with the install hint, not at the first page
+
+    def _crop(self, gray: np.ndarray, box: LineBox) -> np.ndarray | None:
+        """BGR, the line box widened by ``pad`` white pixels, larger text scaled down to ``max_em``."""
+        import cv2
+
+        crop = gray[max(0, box.top) : box.bottom, max(0, box.left - self.pad) : box.right + self.pad]
+        if crop.size == 0:
+            return None
+        em = (box.baseline - box.top) / 0.95
+        if self.max_em and em > self.max_em:
+            factor = self.max_em / em
+            size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        crop = cv2.copyMakeBorder(crop, self.pad, self.pad, 0, 0, cv2.BORDER_CONSTANT, value=255)
+        return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+
+    def _read_batch(self, crops: list[np.ndarray]) -> list[str]:
+        recognise = _recognizer(self.threads)
+        return [recognise([crop])[0][0][0] for crop in crops]
+
+    def _without_boxes(self, page: RenderedPage) -> str | None:
+        return PageOCRReader(threads=self.threads).transcribe([page])[0]
 
 
 @functools.lru_cache(maxsize=2)
@@ -276,3 +414,4 @@ class TesseractReader(Reader):
             text = self._tess.image_to_string(image, lang=self.lang, config=f"--psm {self.psm}")
             out.append("\n".join(line for line in text.splitlines() if line.strip()))
         return out
+

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from glyph.render.fonts import resolve_font
+from glyph.render.fonts import portable_font_name, resolve_font
 
 # The reference wraps each story in a SimpleDocTemplate Frame, whose default padding is 6 pt per side.
 FRAME_PADDING_PT = 6.0
@@ -51,7 +51,11 @@ class RenderConfig(BaseModel):
     dpi: int = Field(72, ge=10, le=1200, description="raster resolution; 72 dpi maps 1 pt to 1 px")
     margin_x: float = Field(10.0, alias="margin-x", ge=0, le=1000)
     margin_y: float = Field(10.0, alias="margin-y", ge=0, le=1000)
-    font_path: str = Field("DejaVu Sans", alias="font-path", description="a .ttf/.otf/.ttc path or a family name")
+    font_path: str = Field(
+        "DejaVu Sans",
+        alias="font-path",
+        description="a family name, '<package>:<path>' for a font a Python package ships, or a .ttf/.otf/.ttc path",
+    )
     font_size: float = Field(9.0, alias="font-size", gt=0, le=500)
     line_height: float | None = Field(
         None, alias="line-height", ge=0, le=1000, description="leading in pt; empty means font-size + 1"
@@ -90,6 +94,11 @@ class RenderConfig(BaseModel):
         None, alias="fallback-fonts", description="fonts for characters the main font lacks; empty = DejaVu + Noto CJK"
     )
     color_mode: Literal["RGB", "L"] = Field("RGB", alias="color-mode", description="RGB (reference) or grayscale")
+    syntax_colors: tuple[str, str, str, str] | None = Field(
+        None,
+        alias="syntax-colors",
+        description="highlight code: colours of keywords, strings, comments, numbers; empty = one ink (reference)",
+    )
 
     # ------------------------------------------------------------------ validation
     @field_validator("page_size", mode="before")
@@ -118,6 +127,15 @@ class RenderConfig(BaseModel):
     def _check_color(cls, value: Any, info: ValidationInfo) -> str:
         return _parse_color(value, (info.field_name or "color").replace("_", "-"))
 
+    @field_validator("syntax_colors", mode="before")
+    @classmethod
+    def _check_syntax_colors(cls, value: Any) -> Any:
+        if value in (None, "", [], ()):
+            return None
+        if not isinstance(value, (list, tuple)) or len(value) != 4:
+            raise ValueError(f"syntax-colors: expected 4 colours (keyword, string, comment, number), got {value!r}")
+        return tuple(_parse_color(v, "syntax-colors") for v in value)
+
     @field_validator("alignment", mode="before")
     @classmethod
     def _parse_alignment(cls, value: Any) -> Any:
@@ -139,15 +157,14 @@ class RenderConfig(BaseModel):
     @field_validator("font_path")
     @classmethod
     def _check_font(cls, value: str) -> str:
-        resolve_font(value)  # raises a ValueError naming the font when it cannot be found
-        return value
+        # raises a ValueError naming the font when it cannot be found; keeps a name that finds the same
+        # file elsewhere (a family, a package font), so configs written from this one are portable
+        return portable_font_name(value)
 
     @field_validator("fallback_fonts")
     @classmethod
     def _check_fallbacks(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        for font in value or ():
-            resolve_font(font)
-        return value
+        return None if value is None else tuple(portable_font_name(font) for font in value)
 
     @model_validator(mode="after")
     def _check_geometry(self) -> RenderConfig:
@@ -207,10 +224,11 @@ class RenderConfig(BaseModel):
     def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> RenderConfig:
         """Build from a reference-style dict; relative font paths resolve against ``base_dir`` first."""
         data = dict(data)
-        if base_dir is not None and isinstance(data.get("font-path"), str):
-            candidate = base_dir / data["font-path"]
-            if candidate.is_file():
-                data["font-path"] = str(candidate.resolve())
+        if base_dir is not None:
+            if isinstance(data.get("font-path"), str):
+                data["font-path"] = _beside(base_dir, data["font-path"])
+            if isinstance(data.get("fallback-fonts"), list):
+                data["fallback-fonts"] = [_beside(base_dir, f) if isinstance(f, str) else f for f in data["fallback-fonts"]]
         return cls.model_validate(data)
 
     @classmethod
@@ -239,18 +257,37 @@ class RenderConfig(BaseModel):
         if not include_extensions:
             for key in _EXTENSION_KEYS:
                 data.pop(key, None)
-        elif data.get("fallback-fonts") is None:
-            data.pop("fallback-fonts")
+        else:
+            for key in ("fallback-fonts", "syntax-colors"):  # unset: left out, so older files hash the same
+                if data.get(key) is None:
+                    data.pop(key)
         return data
 
     def to_json(self, path: str | Path | None = None, include_extensions: bool = True) -> str:
-        text = json.dumps(self.to_reference_dict(include_extensions), indent=2, ensure_ascii=False) + "\n"
+        """The config as JSON, written to ``path`` if given.
+
+        Fonts are named portably (see :func:`glyph.render.fonts.portable_font_name`); a font file
+        only this machine knows is written relative to ``path``'s folder when it lies inside it, so
+        the config and its font can be copied elsewhere together.
+        """
+        data = self.to_reference_dict(include_extensions)
+        if path is not None:
+            folder = Path(path).resolve().parent
+            data["font-path"] = _relative_to(folder, data["font-path"])
+            if data.get("fallback-fonts"):
+                data["fallback-fonts"] = [_relative_to(folder, f) for f in data["fallback-fonts"]]
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
     def content_hash(self) -> str:
-        """A stable hash of everything that changes the pages (font files by path)."""
+        """The config's identity: a hash of its JSON, fonts by (portable) name.
+
+        The same on every machine for the same settings, so reports, search trials and manifests can
+        name a config by it. It is not a key for cached pixels: what a font name resolves to differs
+        between machines; caches use :func:`glyph.render.keys.render_key`.
+        """
         import hashlib
 
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
@@ -302,7 +339,21 @@ def reference_zh() -> RenderConfig:
 REFERENCE_PRESETS = {"config_en": reference_default, "config_zh": reference_zh}
 
 
-_EXTENSION_KEYS = ("reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode")
+_EXTENSION_KEYS = ("reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode", "syntax-colors")
+
+
+def _beside(base_dir: Path, font: str) -> str:
+    """A relative font path that names a file in ``base_dir`` (the config file's folder), made absolute."""
+    candidate = base_dir / font
+    return str(candidate.resolve()) if not Path(font).is_absolute() and candidate.is_file() else font
+
+
+def _relative_to(folder: Path, font: str) -> str:
+    """An absolute font path inside ``folder``, relative to it (POSIX separators); any other name as is."""
+    path = Path(font)
+    if path.is_absolute() and path.is_relative_to(folder):
+        return path.relative_to(folder).as_posix()
+    return font
 
 
 def _num(v: float) -> float | int:

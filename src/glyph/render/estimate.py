@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,8 @@ import numpy as np
 from cachetools import LRUCache
 
 from glyph.render.config import FRAME_PADDING_PT, RenderConfig
-from glyph.render.layout import IGNORED, WHITESPACE, chain_for
+from glyph.render.fonts import chain_for, depends_on_fonts
+from glyph.render.layout import IGNORED, WHITESPACE
 from glyph.render.raster import page_pixel_size
 
 __all__ = ["PageFloor", "page_floor"]
@@ -81,16 +83,29 @@ def _class_tables() -> tuple[np.ndarray, np.ndarray]:
     return drawn, ink
 
 
-_CHAINS: LRUCache[tuple[str, tuple[str, ...] | None], Any] = LRUCache(maxsize=64)
+class _Chains:
+    """Font chains by font choice: resolving the fallbacks reads the disk, each call (cleared with the fonts)."""
+
+    def __init__(self) -> None:
+        self._items: LRUCache[tuple[str, tuple[str, ...] | None], Any] = LRUCache(maxsize=64)
+        self._lock = threading.Lock()
+
+    def get(self, cfg: RenderConfig) -> Any:
+        key = (cfg.font_path, cfg.fallback_fonts)
+        with self._lock:
+            chain = self._items.get(key)
+        if chain is None:
+            chain = chain_for(cfg)
+            with self._lock:
+                self._items[key] = chain
+        return chain
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
-def _chain_of(cfg: RenderConfig) -> Any:
-    """The config's font chain, looked up once per font choice (resolving fallbacks reads the disk)."""
-    key = (cfg.font_path, cfg.fallback_fonts)
-    chain = _CHAINS.get(key)
-    if chain is None:
-        chain = _CHAINS[key] = chain_for(cfg)
-    return chain
+_CHAINS = depends_on_fonts(_Chains())
 
 
 def _geometry(cfg: RenderConfig) -> tuple[float, int, float]:
@@ -115,7 +130,7 @@ def page_floor(text: str, cfg: RenderConfig, stop_above: int | None = None) -> P
 
     Costs one pass over the characters in chunks (no layout, no raster), less when it stops early.
     """
-    chain = _chain_of(cfg)
+    chain = _CHAINS.get(cfg)
     width, per_page, x0 = _geometry(cfg)
     cjk = cfg.wrap_mode == "cjk" or (cfg.wrap_mode == "auto" and _CJK.search(text) is not None)
     forced = cfg.newline_markup == "<br/>" and not cfg.reflow

@@ -9,14 +9,21 @@ width. Rendering uses FreeType (unhinted, anti-aliased, as poppler's Splash does
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
+import re
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from glyph.render.config import RenderConfig  # config imports this module: for annotations only
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 BMP = 0x10000
@@ -37,31 +44,39 @@ def matplotlib_font_dir() -> Path | None:
     return folder if folder.is_dir() else None
 
 
+_BUNDLED = {  # matplotlib's DejaVu files, by the family name configs use for them
+    "DejaVu Sans": "DejaVuSans.ttf",
+    "DejaVu Sans Mono": "DejaVuSansMono.ttf",
+    "DejaVu Serif": "DejaVuSerif.ttf",
+    "DejaVu Sans Bold": "DejaVuSans-Bold.ttf",
+}
+# "<package>:<path inside it>", e.g. "matplotlib:mpl-data/fonts/ttf/DejaVuSans-Oblique.ttf": a font that a
+# Python package ships, named relative to the package wherever it is installed (two characters or more
+# before the colon, so that a Windows drive letter is not taken for a package)
+_PACKAGE_FONT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]+(?:\.[A-Za-z_][A-Za-z0-9_]*)*):([^/\\].*)$")
+
+
 def _bundled_families() -> dict[str, Path]:
+    """Lower-case family name -> file, for the DejaVu fonts matplotlib ships."""
     folder = matplotlib_font_dir()
     if folder is None:
         return {}
-    names = {
-        "dejavu sans": "DejaVuSans.ttf",
-        "dejavu sans mono": "DejaVuSansMono.ttf",
-        "dejavu serif": "DejaVuSerif.ttf",
-        "dejavu sans bold": "DejaVuSans-Bold.ttf",
-    }
-    return {k: folder / v for k, v in names.items() if (folder / v).is_file()}
+    return {k.lower(): folder / v for k, v in _BUNDLED.items() if (folder / v).is_file()}
 
 
 @functools.cache
-def _fontconfig_families() -> dict[str, Path]:
-    """Family name (lower case) -> file, from fontconfig when it is installed."""
+def _fontconfig_scan() -> tuple[dict[str, Path], dict[str, str]]:
+    """Family name (lower case) -> file, and -> its spelling, from fontconfig when it is installed."""
     if shutil.which("fc-list") is None:
-        return {}
+        return {}, {}
     try:
         out = subprocess.run(
             ["fc-list", "--format", "%{family}|%{style}|%{file}\n"], capture_output=True, text=True, timeout=30
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return {}
+        return {}, {}
     found: dict[str, tuple[int, Path]] = {}
+    spelled: dict[str, str] = {}
     for row in out.splitlines():
         try:
             families, style, file = row.split("|", 2)
@@ -72,16 +87,51 @@ def _fontconfig_families() -> dict[str, Path]:
             key = fam.strip().lower()
             if key and (key not in found or rank < found[key][0]):
                 found[key] = (rank, Path(file))
-    return {k: v for k, (_, v) in found.items()}
+                spelled[key] = fam.strip()
+    return {k: v for k, (_, v) in found.items()}, spelled
+
+
+def _fontconfig_families() -> dict[str, Path]:
+    """Family name (lower case) -> file, from fontconfig when it is installed."""
+    return _fontconfig_scan()[0]
+
+
+def package_dir(package: str) -> Path | None:
+    """Where an installed Python package lives, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _package_font(spec: str, package: str, relative: str) -> Path:
+    root = package_dir(package)
+    if root is None:
+        raise ValueError(f"font-path: {spec!r} names a font inside package {package!r}, which is not installed")
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise ValueError(f"font-path: {spec!r}: no font file {relative!r} inside package {package!r} ({root})")
+    return path
+
+
+def _is_path(spec: str) -> bool:
+    return Path(spec).suffix.lower() in FONT_SUFFIXES or "/" in spec or "\\" in spec
 
 
 @functools.cache
 def resolve_font(spec: str) -> Path:
-    """A font file for ``spec``: a path to a font file, or a family name ('DejaVu Sans', 'Noto Sans CJK SC')."""
+    """A font file for ``spec``: a family name ('DejaVu Sans', 'Noto Sans CJK SC'), a font inside an
+    installed package ('matplotlib:mpl-data/fonts/ttf/DejaVuSans-Oblique.ttf'), or a path to a font file."""
     if not spec or not spec.strip():
         raise ValueError("font-path: empty; give a .ttf/.otf/.ttc path or a family name such as 'DejaVu Sans'")
+    packaged = _PACKAGE_FONT.match(spec)
+    if packaged:
+        return _package_font(spec, packaged.group(1), packaged.group(2))
     path = Path(spec).expanduser()
-    if path.suffix.lower() in FONT_SUFFIXES or "/" in spec or "\\" in spec:
+    if _is_path(spec):
         if path.is_file():
             return path.resolve()
         raise ValueError(f"font-path: font file {spec!r} does not exist")
@@ -97,6 +147,80 @@ def resolve_font(spec: str) -> Path:
         f"font-path: no font file or installed family named {spec!r}; give a path to a .ttf/.otf/.ttc file "
         f"or one of the installed families, e.g. {', '.join(known) or 'DejaVu Sans'}"
     )
+
+
+@functools.cache
+def portable_font_name(spec: str) -> str:
+    """A name for ``spec``'s font that finds the same file on another machine: what exported configs hold.
+
+    A family name or a package font is portable as it is. A path becomes, in this order, the family
+    name of a bundled DejaVu file; ``<package>:<path>`` for a file inside an installed Python package
+    (matplotlib's fonts, or a package that ships its own); a fontconfig family that resolves back to
+    this very file (the family of the file's first face first). A file known by none of these (a font
+    only this machine has) keeps its absolute path: ``RenderConfig.to_json`` writes it relative to
+    the config file when it lies beside it, so a folder with both travels.
+    """
+    path = resolve_font(spec)  # raises a ValueError naming a font that cannot be found
+    if _PACKAGE_FONT.match(spec) or not _is_path(spec):
+        return spec
+    for family, file in _bundled_families().items():
+        if file.resolve() == path:
+            return next(name for name in _BUNDLED if name.lower() == family)
+    for entry in sys.path:
+        root = Path(entry or ".").resolve()
+        if root.is_dir() and path.is_relative_to(root) and len(path.relative_to(root).parts) > 1:
+            package, *rest = path.relative_to(root).parts
+            home = package_dir(package)
+            if home is not None and home.resolve() == (root / package).resolve():
+                return f"{package}:{'/'.join(rest)}"
+    families, spelled = _fontconfig_scan()
+    candidates = [_face_family(path)] + sorted(k for k, f in families.items() if Path(f).resolve() == path)
+    for name in candidates:
+        key = (name or "").lower()
+        if key in families and key.isascii() and _resolves_to(spelled.get(key, key), path):
+            return spelled.get(key, key)
+    return str(path)
+
+
+def _resolves_to(name: str, path: Path) -> bool:
+    """Whether the family ``name`` finds ``path`` (another font of that family may come first)."""
+    try:
+        return resolve_font(name).resolve() == path
+    except ValueError:
+        return False
+
+
+def _face_family(path: Path) -> str | None:
+    """The family name of the file's first face (the one glyph draws with), from its name table."""
+    from fontTools.ttLib import TTFont  # noqa: PLC0415 - heavy import, only when a font is first used
+
+    try:
+        font = TTFont(str(path), fontNumber=0, lazy=True)
+        names = font["name"]
+        family = names.getDebugName(16) or names.getDebugName(1)
+        font.close()
+    except Exception:  # noqa: BLE001 - a font without a readable name table just has no family here
+        return None
+    return family
+
+
+#: Caches of modules above this one whose answers depend on font files (render keys, rasterisers);
+#: they register with :func:`depends_on_fonts`, so this module never imports them.
+_DEPENDENT_CACHES: list[Any] = []
+
+
+def depends_on_fonts(cached: Any) -> Any:
+    """Mark a ``functools`` cache whose values depend on which font files exist where (a decorator)."""
+    _DEPENDENT_CACHES.append(cached)
+    return cached
+
+
+def forget_fonts() -> None:
+    """Drop every cached answer that depends on which font files exist where (after installing or moving
+    fonts, or in tests): name resolution, fontconfig's list, portable names, file digests, and the render
+    keys and rasterisers built on them."""
+    for cached in (resolve_font, _fontconfig_scan, portable_font_name, font_digest, font_chain, *_DEPENDENT_CACHES):
+        cached.cache_clear()
 
 
 def default_fallbacks() -> tuple[Path, ...]:
@@ -234,3 +358,30 @@ class FontChain:
 @functools.cache
 def font_chain(main: Path, fallbacks: tuple[Path, ...]) -> FontChain:
     return FontChain(main, fallbacks)
+
+
+def chain_paths(cfg: RenderConfig) -> tuple[Path, ...]:
+    """The font files a config draws with: its main font, then its fallbacks (empty: the default chain).
+
+    The default chain depends on the machine (which CJK font is installed), which is why caches key
+    renders by these files' contents (:func:`glyph.render.keys.render_key`), not by the config alone.
+    """
+    main = resolve_font(cfg.font_path)
+    fallbacks = tuple(resolve_font(f) for f in cfg.fallback_fonts) if cfg.fallback_fonts else default_fallbacks()
+    return (main, *[p for p in fallbacks if p != main])
+
+
+@functools.cache
+def font_digest(path: Path) -> str:
+    """SHA-256 of a font file's bytes, read once per path and process (a CJK collection is ~20 MB)."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise ValueError(f"font-path: cannot read font file {path}: {exc}") from exc
+
+
+def chain_for(cfg: RenderConfig) -> FontChain:
+    """The (cached) font chain that lays out and draws ``cfg``'s text."""
+    fallbacks = tuple(resolve_font(f) for f in cfg.fallback_fonts) if cfg.fallback_fonts else default_fallbacks()
+    return font_chain(resolve_font(cfg.font_path), fallbacks)

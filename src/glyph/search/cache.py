@@ -1,4 +1,7 @@
-"""On-disk cache of renders and reads, keyed by (text hash, config hash[, reader]).
+"""On-disk cache of renders and reads, keyed by (text hash, render key[, reader]).
+
+The config part of a key is :func:`glyph.render.render_key`: config, font file contents and the
+renderer's own code, so an entry never outlives the pixels it was measured on.
 
 A search revisits configs (elites re-proposed, resumed runs, a second worker), and OCR is
 the slow part, so a config seen twice must cost nothing. Entries are small JSON files
@@ -26,7 +29,7 @@ def key_hash(*parts: Any) -> str:
 
 
 class DiskCache:
-    """``get``/``put`` JSON values under ``root/<kind>/<text hash>/<config hash>[-<extra>].json``."""
+    """``get``/``put`` JSON values under ``root/<kind>/<text hash>/<render key>[-<extra>].json``."""
 
     def __init__(self, root: str | Path | None) -> None:
         self.root = Path(root) if root is not None else None
@@ -35,10 +38,8 @@ class DiskCache:
 
     def _path(self, kind: str, text_key: str, config_key: str, extra: str = "") -> Path:
         assert self.root is not None
-        from glyph.render import RENDER_REVISION
-
         name = f"{config_key}-{extra}.json" if extra else f"{config_key}.json"
-        return self.root / f"render-r{RENDER_REVISION}" / kind / text_key / name
+        return self.root / kind / text_key / name
 
     def get(self, kind: str, text_key: str, config_key: str, extra: str = "") -> Any | None:
         if self.root is None:

@@ -1,9 +1,10 @@
 """What a search leaves behind: the best config, the Pareto front (CSV + plot), and the proposal log.
 
 * ``best_config.json``: the best feasible config by score, in the reference's JSON shape with
-  ``font-path`` resolved to the font file, so both ``RenderConfig.from_json`` and the
-  reference's ``word2png`` load it (glyph's own extension keys are kept; the reference
-  ignores keys it does not know).
+  glyph's extension keys (the reference ignores keys it does not know). Fonts are named portably
+  (a family name, or ``<package>:<path>`` for a font a package ships), so the file loads on any
+  machine with that font; ``glyph config -c best_config.json --font-file`` writes the font's file
+  path for the reference's ``word2png`` (reportlab needs a file).
 * ``pareto.csv`` / ``trials.csv``: the front / every evaluated config, one knob per column.
 * ``pareto.png``: accuracy against compression, coloured by generation, front marked.
 * ``proposals.jsonl``: every proposal (LLM or classical) with its rationale and what repair did,
@@ -53,11 +54,8 @@ def reference_config(record: TrialRecord) -> RenderConfig:
 
 
 def write_best_config(record: TrialRecord, path: Path) -> Path:
-    """The config JSON with the font as a file path (what reportlab in the reference needs)."""
-    cfg = reference_config(record)
-    data = cfg.to_reference_dict(include_extensions=True)
-    data["font-path"] = str(cfg.font_file)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """The config JSON, fonts named portably, so it loads where the search did not run."""
+    reference_config(record).to_json(path)
     return path
 
 

@@ -36,6 +36,7 @@ from cachetools import LRUCache
 
 from glyph.render.config import RenderConfig
 from glyph.render.estimate import PageFloor, page_floor
+from glyph.render.keys import render_key
 from glyph.render.raster import page_pixel_size, render_pages
 from glyph.serve.conversation import ConversationPolicy, HistoryPlanner, PageChains, content_text
 from glyph.serve.errors import GatewayError
@@ -202,7 +203,7 @@ class Planner:
         self.max_pages = max_pages
         self.max_page_pixels = max_page_pixels
         self.image_url_schemes = image_url_schemes
-        self.key_of = functools.lru_cache(maxsize=256)(key_of or RenderConfig.content_hash)  # hashed once per config
+        self.key_of = key_of or render_key  # content-addressed: config, font bytes, renderer source
         self.chains = PageChains(cache, payload, kind, self.key_of)
         # token counts of long texts by digest: a conversation resends its history every turn
         self._counts: LRUCache[Hashable, int] = LRUCache(maxsize=COUNT_CACHE_ENTRIES)

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["VLM_RULES", "VisualTokenRule", "get_vlm_rule", "vlm_rule_names"]
+__all__ = ["VLM_RULES", "VisualTokenRule", "get_vlm_rule", "rule_from_image_processor", "vlm_rule_names"]
 
 ResizeStyle = Literal["qwen2vl", "glm4v"]
 
@@ -242,3 +242,35 @@ def get_vlm_rule(name: str, **overrides: Any) -> VisualTokenRule:
     if unknown:
         raise ValueError(f"unknown VisualTokenRule field(s) {sorted(unknown)} for {name!r}")
     return dataclasses.replace(rule, **overrides)
+
+
+def rule_from_image_processor(image_processor: Any, name: str | None = None) -> VisualTokenRule:
+    """The rule a loaded transformers image processor applies (GLM-4.1V, Qwen2/2.5/3-VL), from its settings.
+
+    Training counts a record's length without running the processor, so it reads the checkpoint's own
+    settings (patch, merge, temporal patch, pixel budget) instead of assuming the released ones.
+    """
+    size = getattr(image_processor, "size", None) or {}
+
+    def setting(*keys: str) -> Any:
+        for key in keys:
+            value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+            if value:
+                return value
+        return None
+
+    min_pixels = getattr(image_processor, "min_pixels", None) or setting("shortest_edge", "min_pixels")
+    max_pixels = getattr(image_processor, "max_pixels", None) or setting("longest_edge", "max_pixels")
+    if not (min_pixels and max_pixels):
+        name_ = type(image_processor).__name__
+        raise ValueError(f"{name_}: no pixel budget (size / min_pixels / max_pixels) to count visual tokens with")
+    style: ResizeStyle = "glm4v" if "glm4v" in type(image_processor).__name__.lower() else "qwen2vl"
+    return VisualTokenRule(
+        name=name or type(image_processor).__name__,
+        patch_size=int(image_processor.patch_size),
+        merge_size=int(image_processor.merge_size),
+        temporal_patch_size=int(getattr(image_processor, "temporal_patch_size", 2) or 2),
+        min_pixels=int(min_pixels),
+        max_pixels=int(max_pixels),
+        resize_style=style,
+    )

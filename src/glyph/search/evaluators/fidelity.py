@@ -18,6 +18,7 @@ from typing import Any
 
 from glyph.measure import measure_compression, score_pages
 from glyph.render.config import RenderConfig
+from glyph.render.keys import render_key
 from glyph.search.cache import DiskCache, key_hash, text_hash
 from glyph.search.evaluators.base import Evaluation, Evaluator, EvaluatorUnavailableError
 from glyph.search.evaluators.text import validation_text
@@ -52,9 +53,9 @@ class PageReadBack:
 
     def run(self, text: str, cfg: RenderConfig) -> tuple[dict[str, Any], list[str], list[str], bool]:
         """(compression summary, page truths, page reads, whether both came from the cache)."""
-        tkey, ckey = text_hash(text), cfg.content_hash()
-        render_key = key_hash(self.vlm, self.tokenizer)
-        render = self.cache.get("render", tkey, ckey, render_key)
+        tkey, ckey = text_hash(text), render_key(cfg)
+        measure_key = key_hash(self.vlm, self.tokenizer)
+        render = self.cache.get("render", tkey, ckey, measure_key)
         reads = self.cache.get("read", tkey, ckey, self.reader_key)
         if render is not None and reads is not None:
             return render, render["truths"], reads, True
@@ -72,7 +73,7 @@ class PageReadBack:
             "render_seconds": round(time.perf_counter() - start, 4),
             "truths": [p.text for p in pages],
         }
-        self.cache.put("render", tkey, ckey, render, render_key)
+        self.cache.put("render", tkey, ckey, render, measure_key)
         start = time.perf_counter()
         self.transcribe_calls += 1
         reads = list(self.reader.transcribe(pages))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from glyph.render.config import RenderConfig
+from glyph.render.keys import render_key
 from glyph.search.cache import DiskCache, key_hash
 from glyph.search.evaluators.base import Evaluation, Evaluator, EvaluatorUnavailableError
 
@@ -78,7 +79,7 @@ class _SampleEvaluator(Evaluator):
         return self._reader
 
     def evaluate(self, cfg: RenderConfig) -> Evaluation:
-        pkey, ckey = self.probe_hash(), cfg.content_hash()
+        pkey, ckey = self.probe_hash(), render_key(cfg)
         hit = self.cache.get(self.name, pkey, ckey, self.reader_key)
         if hit is not None:
             return Evaluation(hit["accuracy"], hit["compression"], hit["metrics"], cached=True)
