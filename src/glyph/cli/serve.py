@@ -84,7 +84,9 @@ def serve(
     floor_dpi: Annotated[
         int | None, typer.Option(help="Densest dpi progressive resolution and token budgets may use.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Gateway processes behind the one port (uvicorn workers).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Gateway processes behind the one port (uvicorn workers; caches are per worker).")
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve /v1/chat/completions, rendering long text parts into page images for the VLM.
@@ -145,6 +147,15 @@ def serve(
         )
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()))
+        return
+    if workers > 1:
+        from glyph.serve import workers as worker_pool
+
+        if settings.model is not None:
+            fail("--workers > 1 needs --upstream: each worker would load its own copy of a local model")
+            return
+        console.print(f"glyph serve: http://{host}:{port}/v1 -> {settings.upstream} ({workers} workers)")
+        worker_pool.run(settings, host=host, port=port, workers=workers, log_level=log_level)
         return
     try:
         application = create_app(settings)

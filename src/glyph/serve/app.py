@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
@@ -270,6 +271,7 @@ class _State:
     def stats(self) -> dict[str, Any]:
         return {
             "backend": self.backend.kind,
+            "worker": os.getpid(),  # one of several under --workers: caches are per worker
             "page_cache": self.cache.stats(),
             "renderers": RASTERIZERS.stats(),
             "render_slots": {
