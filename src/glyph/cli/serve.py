@@ -59,6 +59,9 @@ def serve(
         float, typer.Option(help="Renderer caches (a glyph atlas per render config), MiB; least recently used out.")
     ] = 64,
     render_concurrency: Annotated[int, typer.Option(help="Documents rendered at once (CPU work).")] = 2,
+    render_processes: Annotated[
+        bool, typer.Option(help="Render in worker processes (one per slot) so the event loop never waits on them.")
+    ] = True,
     render_wait: Annotated[
         float, typer.Option(help="Seconds a request may wait for a render slot; then 503 with Retry-After.")
     ] = 10,
@@ -133,6 +136,7 @@ def serve(
             cache_bytes=int(cache_mb * MiB),
             render_cache_bytes=int(render_cache_mb * MiB),
             render_concurrency=render_concurrency,
+            render_processes=render_processes and model is None,
             render_wait=render_wait,
             allow_config_overrides=config_overrides,
             image_url_schemes=tuple(image_url_schemes.split(",")),

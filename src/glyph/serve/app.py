@@ -42,6 +42,8 @@ from glyph.serve.auth import LIVENESS_PATH, BearerAuth
 from glyph.serve.backends import Backend, make_backend
 from glyph.serve.documents import PageCache, Plan, Planner, PlanOptions, RenderStats, request_config
 from glyph.serve.errors import GatewayError, error_body, error_response
+from glyph.serve.memory import bound_heap_retention
+from glyph.serve.pool import RenderWorkers, affinity
 from glyph.serve.requests import ChatRequest, GlyphOptions, parse_json, read_body, validation_message
 from glyph.serve.settings import ServeSettings
 from glyph.tokens import get_tokenizer, get_vlm_rule
@@ -51,6 +53,9 @@ T = TypeVar("T")
 
 #: Bodies larger than this are parsed on a worker thread, so a 30 MB JSON does not stall the loop.
 PARSE_OFF_LOOP_BYTES = 1 << 20
+#: Requests with nothing to render and at most this much text are planned on the event loop: a
+#: hop to a worker thread costs more, under render threads holding the GIL, than counting them.
+INLINE_PLAN_BYTES = 16 * 1024
 
 
 def create_app(settings: ServeSettings, backend: Backend | None = None) -> FastAPI:
@@ -58,9 +63,13 @@ def create_app(settings: ServeSettings, backend: Backend | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.workers is not None:
+            await state.workers.start()
         yield
         await state.backend.aclose()
         state.render_pool.shutdown(wait=False, cancel_futures=True)
+        if state.workers is not None:
+            state.workers.close()
 
     app = FastAPI(
         title="glyph serve",
@@ -121,6 +130,7 @@ class _State:
         self.backend = backend
         self.cache = PageCache(settings.cache_bytes)
         set_rasterizer_budget(settings.render_cache_bytes)  # per-process: the renderer's own caches
+        bound_heap_retention()  # per-process: big blocks go back to the system when freed
         self.planner = Planner(
             counter=get_tokenizer(settings.text_tokenizer),
             rule=get_vlm_rule(settings.vlm),
@@ -132,6 +142,10 @@ class _State:
             max_page_pixels=settings.max_page_pixels,
             image_url_schemes=settings.image_url_schemes,
         )
+        # render processes: they hold the page and renderer caches; this process only counts tokens
+        self.workers = RenderWorkers(settings, backend.kind) if settings.render_processes else None
+        if self.workers is not None:
+            self.cache.max_bytes = 0
         self.render_slots = asyncio.Semaphore(settings.render_concurrency)
         self.render_pool = ThreadPoolExecutor(settings.render_concurrency, thread_name_prefix="glyph-render")
         self.waiting = 0
@@ -185,27 +199,37 @@ class _State:
             context=self.settings.max_context_tokens,
         )
         if not self.planner.might_render(messages, plan_opts):  # counting only: no slot, no wait
+            if _text_bytes(messages) <= INLINE_PLAN_BYTES:  # microseconds of work: no thread hop
+                return self.planner.plan(messages, cfg, plan_opts)
             return await asyncio.to_thread(self.planner.plan, messages, cfg, plan_opts)
-        await self._take_slot()
+        if self.workers is not None:
+            index = await self._take_slot(self.workers.acquire(affinity(messages)))
+            release = None
+        else:
+            await self._take_slot(self.render_slots.acquire())
+            release = self.render_slots.release
         start = time.perf_counter()
         try:
             self.rendering += 1
-            loop = asyncio.get_running_loop()
-            plan = await loop.run_in_executor(self.render_pool, self.planner.plan, messages, cfg, plan_opts)
+            if self.workers is not None:
+                plan = await self.workers.plan(index, messages, cfg, plan_opts)
+            else:
+                loop = asyncio.get_running_loop()
+                plan = await loop.run_in_executor(self.render_pool, self.planner.plan, messages, cfg, plan_opts)
         finally:
             self.rendering -= 1
-            self.render_slots.release()
+            if release is not None:
+                release()
             self.render_seconds = 0.8 * self.render_seconds + 0.2 * (time.perf_counter() - start)
         self.counters["rendered"] += 1
         self.counters["pages_rendered"] += plan.rendered_pages
         return plan
 
-    async def _take_slot(self) -> None:
+    async def _take_slot(self, acquire: Awaitable[T]) -> T:
         """A render slot within ``render_wait`` seconds, or a 503 saying when to come back."""
         self.waiting += 1
         try:
-            async with asyncio.timeout(self.settings.render_wait):
-                await self.render_slots.acquire()
+            return await asyncio.wait_for(acquire, self.settings.render_wait)
         except TimeoutError:
             self.counters["refused_busy"] += 1
             slots = self.settings.render_concurrency
@@ -269,11 +293,15 @@ class _State:
         return text
 
     def stats(self) -> dict[str, Any]:
+        caches = (
+            self.workers.stats()
+            if self.workers is not None
+            else {"page_cache": self.cache.stats(), "renderers": RASTERIZERS.stats()}
+        )
         return {
             "backend": self.backend.kind,
             "worker": os.getpid(),  # one of several under --workers: caches are per worker
-            "page_cache": self.cache.stats(),
-            "renderers": RASTERIZERS.stats(),
+            **caches,
             "render_slots": {
                 "slots": self.settings.render_concurrency,
                 "rendering": self.rendering,
@@ -296,6 +324,18 @@ def _upstream_secrets(settings: ServeSettings) -> list[str]:
     parts = urlsplit(base)
     out = {base, base.rstrip("/"), parts.netloc, parts.hostname or ""}
     return sorted((s for s in out if s), key=len, reverse=True)
+
+
+def _text_bytes(messages: list[dict[str, Any]]) -> int:
+    """Characters of text in ``messages`` (string contents and text parts), without copying them."""
+    total = 0
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(p["text"]) for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return total
 
 
 async def _disconnected(request: Request) -> None:

@@ -26,6 +26,13 @@ class GatewayError(Exception):
         self.code = code
         self.headers = headers or {}
 
+    def __reduce__(self) -> Any:  # render worker processes send these back pickled
+        return _rebuild, (self.status, self.message, self.type, self.code, self.headers)
+
+
+def _rebuild(status: int, message: str, type: str, code: str | None, headers: dict[str, str]) -> GatewayError:
+    return GatewayError(status, message, type=type, code=code, headers=headers)
+
 
 def error_body(message: str, type: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "code": code, "param": param}}

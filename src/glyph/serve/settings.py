@@ -45,6 +45,9 @@ class ServeSettings(BaseModel):
         64 * MiB, ge=0, description="renderer caches (glyph atlases per config), LRU within this budget"
     )
     render_concurrency: int = Field(2, ge=1, description="documents rendered at once (CPU work)")
+    render_processes: bool = Field(
+        False, description="render in worker processes, one per slot (glyph serve's default), not threads"
+    )
     render_wait: float = Field(
         10.0, gt=0, description="seconds a request may wait for a render slot; then 503 with Retry-After"
     )
