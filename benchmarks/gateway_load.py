@@ -380,7 +380,8 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any], path: Path) -> None
         "",
         f"Concurrency {meta['concurrency']}; {meta['requests']} requests per scenario (at most "
         f"{meta['max_seconds']} s); texts of {meta['chars']:,} characters (~{meta['chars'] // 4.3 / 1000:.0f}K tokens); "
-        f"page cache {meta['cache_mb']} MiB on every side. `after` flags: `{' '.join(meta['after_flags'])}`.",
+        f"page cache {meta['cache_mb']} MiB on every side. `after` flags: `{' '.join(meta['after_flags'])}` and "
+        "`--render-concurrency 2` (1 with `--workers 2`: 2 render processes either way).",
         "",
         "| side | scenario | ok / sent | req/s | p50 ms | p95 ms | \"hi\" p50 / p95 ms | prompt tokens | peak RSS MB | CPU s |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -432,9 +433,10 @@ def main() -> None:
         work = workloads(args)
         if args.ref:
             rows += run_side("before", args.ref / "src", [], upstream, work, args, tokens)
-        for n in args.workers:
+        for n in args.workers:  # the same render processes in all: 2 (1 per worker with 2 workers)
             name = "after" if n == 1 else f"after, {n} workers"
-            rows += run_side(name, ROOT / "src", [*after_flags, "--workers", str(n)], upstream, work, args, tokens)
+            flags = [*after_flags, "--workers", str(n), "--render-concurrency", str(max(1, 2 // n))]
+            rows += run_side(name, ROOT / "src", flags, upstream, work, args, tokens)
     finally:
         fake.terminate()
         fake.wait(10)

@@ -244,3 +244,26 @@ def test_the_policy_can_be_set_for_the_whole_server(upstream: tuple[FakeUpstream
     with upstream_gateway(up) as gw:  # off by default: the request goes as before
         r = ask(gw, turns(10))
         assert "conversation" not in r.json()["glyph"] and fake.requests[-1]["messages"] == turns(10)
+
+
+def test_an_image_in_the_history_follows_its_segment_in_order(upstream: tuple[FakeUpstream, str]) -> None:
+    fake, up = upstream
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJ"
+           "RU5ErkJggg==")  # fmt: skip
+    messages = [
+        *turns(3),
+        {"role": "assistant", "content": "Here is the chart."},
+        {"role": "user", "content": [{"type": "text", "text": "Look at this:"}, {"type": "image_url", "image_url": {"url": png}}]},
+        {"role": "assistant", "content": "It rises."},
+        *turns(6)[len(turns(3)):],
+    ]  # fmt: skip
+    with upstream_gateway(up) as gw:
+        r = ask(gw, messages, keep_recent=1, step=1, threshold_tokens=1)
+    assert r.status_code == 200, r.text
+    history = fake.requests[-1]["messages"][0]["content"]
+    urls = [p["image_url"]["url"] for p in history if p["type"] == "image_url"]
+    assert urls.count(png) == 1  # the client's image, once, between the pages of the segments around it
+    k = urls.index(png)
+    assert 0 < k < len(urls) - 1
+    segments = r.json()["glyph"]["conversation"]["segments"]
+    assert sum(s["pages"] for s in segments[: k]) <= k  # it comes right after the segment that holds its turn
