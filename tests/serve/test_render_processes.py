@@ -33,6 +33,8 @@ def test_pages_come_from_another_process_and_match_the_renderer(gateway: tuple[F
     assert [g.convert("RGB").tobytes() for g in got] == [e.convert("RGB").tobytes() for e in expected]
     stats = httpx.get(gw + "/v1/glyph/stats").json()
     assert stats["render_workers"] and os.getpid() not in stats["render_workers"]
+    ours = os.getpriority(os.PRIO_PROCESS, 0)  # the gateway runs in this process, at our niceness
+    assert all(os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 10) for pid in stats["render_workers"])
     assert stats["page_cache"]["entries"] >= 1
 
 

@@ -43,12 +43,12 @@ def test_hardening_and_conversation_options_reach_the_settings(started: dict[str
     result = CliRunner().invoke(app, [
         "serve", "--upstream", "http://127.0.0.1:8001/v1", "--no-config-overrides", "--render-cache-mb", "8",
         "--render-wait", "2.5", "--image-url-schemes", "data", "--keep-recent", "6", "--history-step", "3",
-        "--segment-pages", "4", "--progressive", "--floor-dpi", "48", "--render-concurrency", "3",
+        "--segment-pages", "4", "--progressive", "--floor-dpi", "48", "--render-concurrency", "3", "--render-nice", "5",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     s = started["app"].state.glyph.settings
     assert s.allow_config_overrides is False and s.render_cache_bytes == 8 * 1024 * 1024
-    assert (s.render_wait, s.image_url_schemes, s.render_concurrency) == (2.5, ("data",), 3)
+    assert (s.render_wait, s.image_url_schemes, s.render_concurrency, s.render_nice) == (2.5, ("data",), 3, 5)
     c = s.conversation
     assert (c.keep_recent, c.step, c.segment_pages, c.progressive, c.floor_dpi) == (6, 3, 4, True, 48)
 

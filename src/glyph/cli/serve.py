@@ -62,6 +62,10 @@ def serve(
     render_processes: Annotated[
         bool, typer.Option(help="Render in worker processes (one per slot) so the event loop never waits on them.")
     ] = True,
+    render_nice: Annotated[
+        int,
+        typer.Option(min=0, max=19, help="Niceness of render processes, so the event loop runs first on a busy CPU."),
+    ] = 10,
     render_wait: Annotated[
         float, typer.Option(help="Seconds a request may wait for a render slot; then 503 with Retry-After.")
     ] = 10,
@@ -138,6 +142,7 @@ def serve(
             render_concurrency=render_concurrency,
             render_processes=render_processes and model is None,
             render_wait=render_wait,
+            render_nice=render_nice,
             allow_config_overrides=config_overrides,
             image_url_schemes=tuple(image_url_schemes.split(",")),
             conversation=ConversationPolicy(

@@ -11,7 +11,9 @@ Each worker holds its own page cache and renderer caches, each ``1/N`` of the co
 so all of them together stay within it. A request goes to the worker its first message hashes to
 when that worker is free (a conversation's turns meet their page chains; a repeated document its
 pages), else to any free worker; the pages are the same either way, only the cache hit differs.
-A worker that dies (killed for memory) is replaced and its request answered 503.
+A worker that dies (killed for memory) is replaced and its request answered 503. Workers run
+at ``render_nice`` (default 10): when the CPUs are busy the scheduler gives the event loop (parsing,
+forwarding, requests with nothing to render) its time first, and renders take what is left.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ _PLANNER: Planner | None = None
 def _init(settings_json: str, kind: str, workers: int) -> None:
     global _PLANNER
     settings = ServeSettings.model_validate_json(settings_json)
+    if settings.render_nice and hasattr(os, "nice"):
+        os.nice(settings.render_nice)  # CPU goes to the loop first: no-render requests stay fast under load
     bound_heap_retention()
     set_rasterizer_budget(settings.render_cache_bytes // workers)
     _PLANNER = planner_for(settings, kind, PageCache(settings.cache_bytes // workers))

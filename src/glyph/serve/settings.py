@@ -48,6 +48,9 @@ class ServeSettings(BaseModel):
     render_processes: bool = Field(
         False, description="render in worker processes, one per slot (glyph serve's default), not threads"
     )
+    render_nice: int = Field(
+        10, ge=0, le=19, description="niceness of render processes: on a busy CPU the event loop runs first"
+    )
     render_wait: float = Field(
         10.0, gt=0, description="seconds a request may wait for a render slot; then 503 with Retry-After"
     )
