@@ -22,6 +22,7 @@ processes), its CPU seconds, and the prompt tokens the upstream was sent per req
     git worktree add /tmp/glyph-main main
     flock /work/bench.lock python benchmarks/gateway_load.py --ref /tmp/glyph-main
     # -> benchmarks/results/gateway_load.json and .md
+    python benchmarks/gateway_load.py --report-only   # the .md again from the .json
 """
 
 from __future__ import annotations
@@ -403,6 +404,20 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any], path: Path) -> None
         if r["scenario"] == "configs":
             lines.append(f"| {r['side']} | {r['rss_before_mb']} | {r['rss_after_mb']} | {r['rss_after_idle_mb']} | "
                          f"{r['peak_rss_mb']} | {r['statuses']} |")  # fmt: skip
+    budget = meta["cache_mb"] + meta["render_cache_mb"]
+    lines += ["", f"Memory against the budgets (`after`: page cache {meta['cache_mb']} MiB + renderer caches "
+              f"{meta['render_cache_mb']} MiB = {budget} MiB per gateway worker; `before` had no renderer budget). "
+              "Peak over all scenarios, minus the idle process(es) after warm-up:", "",
+              "| side | idle MB | peak MB | peak - idle MB | budgets MB | peak - idle - budgets MB |",
+              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for side in dict.fromkeys(r["side"] for r in rows):
+        mine = [r for r in rows if r["side"] == side]
+        idle = next(r["idle_rss_mb"] for r in mine if r["scenario"] == "configs")
+        peak = max(r["peak_rss_mb"] for r in mine)
+        workers = 2 if "2 workers" in side else 1
+        b = budget * workers if side != "before" else meta["cache_mb"]
+        lines.append(f"| {side} | {idle} | {peak} | {peak - idle:.1f} | {b}{'' if side != 'before' else ' (page cache only)'} "
+                     f"| {peak - idle - b:.1f} |")  # fmt: skip
     non_200 = {f"{r['side']}/{r['scenario']}": r["statuses"] for r in rows if set(r["statuses"]) - {"200"}}
     if non_200:
         lines += ["", f"Statuses other than 200: `{json.dumps(non_200)}`."]
@@ -421,7 +436,13 @@ def main() -> None:
     parser.add_argument("--render-cache-mb", type=int, default=32)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2], help="after-side worker counts")
     parser.add_argument("--out", type=Path, default=RESULTS / "gateway_load")
+    parser.add_argument("--report-only", action="store_true", help="rewrite OUT.md from OUT.json, run nothing")
     args = parser.parse_args()
+    if args.report_only:
+        data = json.loads(args.out.with_suffix(".json").read_text())
+        report(data["rows"], data["meta"], args.out.with_suffix(".md"))
+        print(args.out.with_suffix(".md").read_text())
+        return
 
     uptime_before = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     up_port = free_port()
