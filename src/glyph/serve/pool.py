@@ -11,7 +11,8 @@ Each worker holds its own page cache and renderer caches, each ``1/N`` of the co
 so all of them together stay within it. A request goes to the worker its first message hashes to
 when that worker is free (a conversation's turns meet their page chains; a repeated document its
 pages), else to any free worker; the pages are the same either way, only the cache hit differs.
-A worker that dies (killed for memory) is replaced and its request answered 503. Workers run
+A worker that dies (killed for memory) is replaced and its request answered 503; a worker whose
+gateway dies (even by SIGKILL) exits within half a second. Workers run
 at ``render_nice`` (default 10): when the CPUs are busy the scheduler gives the event loop (parsing,
 forwarding, requests with nothing to render) its time first, and renders take what is left.
 """
@@ -21,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -67,12 +70,29 @@ _PLANNER: Planner | None = None
 
 def _init(settings_json: str, kind: str, workers: int) -> None:
     global _PLANNER
+    _exit_with_parent(os.getppid())
     settings = ServeSettings.model_validate_json(settings_json)
     if settings.render_nice and hasattr(os, "nice"):
         os.nice(settings.render_nice)  # CPU goes to the loop first: no-render requests stay fast under load
     bound_heap_retention()
     set_rasterizer_budget(settings.render_cache_bytes // workers)
     _PLANNER = planner_for(settings, kind, PageCache(settings.cache_bytes // workers))
+
+
+def _exit_with_parent(parent: int, every: float = 0.5) -> None:
+    """Exit when the gateway that spawned this worker is gone (killed, crashed, or shut down).
+
+    A gateway that is SIGKILLed (out of memory, a supervisor's hard stop) runs no shutdown hook,
+    and the executor's own exit path needs the parent alive: without this its render processes
+    would stay behind, orphans holding their caches' memory.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="glyph-parent-watch", daemon=True).start()
 
 
 def _ready() -> int:
