@@ -110,6 +110,72 @@ class FakeUpstream:
             yield url
 
 
+@contextmanager
+def upstream_gateway(upstream_url: str, **settings: Any) -> Iterator[str]:
+    """``glyph serve --upstream upstream_url`` on loopback, with fast retries unless told otherwise."""
+    from glyph.serve import ServeSettings, create_app
+
+    settings.setdefault("backoff_initial", 0.01)
+    with serve_app(create_app(ServeSettings(upstream=upstream_url, **settings))) as url:
+        yield url
+
+
+class KeepAlive:
+    """One HTTP/1.1 connection (h11 over a plain socket): says whether the server kept it open.
+
+    ``request()`` sends one request and reads its response; ``alive()`` is False once the
+    server has closed the connection or said ``Connection: close``.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        import h11
+
+        host, port = base_url.removeprefix("http://").split(":")
+        self.host = host
+        self.sock = socket.create_connection((host, int(port)), timeout=30)
+        self.conn = h11.Connection(our_role=h11.CLIENT)
+        self.h11 = h11
+
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        h11 = self.h11
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+        head = [("Host", self.host), ("Content-Length", str(len(body))), ("Content-Type", "application/json")]
+        head += list((headers or {}).items())
+        self.sock.sendall(self.conn.send(h11.Request(method=method, target=path, headers=head)))
+        self.sock.sendall(self.conn.send(h11.Data(data=body)) + self.conn.send(h11.EndOfMessage()))
+        status, got, chunks = 0, {}, []
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(self.sock.recv(65536))
+                continue
+            if isinstance(event, h11.Response):
+                status = event.status_code
+                got = {k.decode().lower(): v.decode() for k, v in event.headers}
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                return status, got, b"".join(chunks)
+
+    def alive(self) -> bool:
+        """The server neither closed the connection nor announced it would."""
+        if self.conn.their_state is not self.h11.DONE or self.conn.our_state is not self.h11.DONE:
+            return False
+        self.sock.setblocking(False)
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) != b""  # b"": the server closed it
+        except BlockingIOError:
+            return True  # nothing to read and not closed
+        finally:
+            self.sock.setblocking(True)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
     from fastapi.responses import JSONResponse
 

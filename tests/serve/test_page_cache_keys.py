@@ -15,7 +15,7 @@ import pytest
 
 from glyph.render import fonts
 from glyph.render.config import reference_default
-from glyph.serve.documents import PageCache, Planner
+from glyph.serve.documents import PageCache, Planner, PlanOptions
 from glyph.tokens import get_tokenizer, get_vlm_rule
 
 DOC = "A document long enough to be rendered by the gateway, and rendered once. " * 80
@@ -35,7 +35,7 @@ def _planner(cache: PageCache) -> Planner:
 
 def _cached(planner: Planner, cfg: Any) -> bool:
     messages = [{"role": "user", "content": [{"type": "text", "text": DOC, "glyph": {"render": True}}]}]
-    return planner.plan(messages, cfg, "auto", threshold=100).stats.cached_parts == 1
+    return planner.plan(messages, cfg, PlanOptions(threshold=100)).rendered_pages == 0  # nothing laid out
 
 
 def test_same_config_with_other_font_bytes_renders_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

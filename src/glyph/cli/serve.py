@@ -54,7 +54,46 @@ def serve(
     ] = 300,
     max_retries: Annotated[int, typer.Option(help="Upstream retries on 429/5xx/refused connections.")] = 2,
     concurrency: Annotated[int, typer.Option(help="Upstream requests in flight.")] = 16,
-    cache_mb: Annotated[float, typer.Option(help="Rendered-page cache, MiB.")] = 512,
+    cache_mb: Annotated[float, typer.Option(help="Rendered-page cache (documents and history pages), MiB.")] = 512,
+    render_cache_mb: Annotated[
+        float, typer.Option(help="Renderer caches (a glyph atlas per render config), MiB; least recently used out.")
+    ] = 64,
+    render_concurrency: Annotated[int, typer.Option(help="Documents rendered at once (CPU work).")] = 2,
+    render_processes: Annotated[
+        bool, typer.Option(help="Render in worker processes (one per slot) so the event loop never waits on them.")
+    ] = True,
+    render_nice: Annotated[
+        int,
+        typer.Option(min=0, max=19, help="Niceness of render processes, so the event loop runs first on a busy CPU."),
+    ] = 10,
+    render_wait: Annotated[
+        float, typer.Option(help="Seconds a request may wait for a render slot; then 503 with Retry-After.")
+    ] = 10,
+    config_overrides: Annotated[
+        bool, typer.Option(help="Let requests change the render config (\"glyph\": {\"config\": ...}).")
+    ] = True,
+    image_url_schemes: Annotated[
+        str, typer.Option(help="Comma-separated image_url schemes clients may send: data, https, http.")
+    ] = "data,https",
+    keep_recent: Annotated[
+        int | None, typer.Option(help="Conversation policy: keep the last N messages as text, render older ones.")
+    ] = None,
+    keep_recent_tokens: Annotated[
+        int | None, typer.Option(help="Or: keep as many trailing messages as fit in N text tokens.")
+    ] = None,
+    history_step: Annotated[
+        int, typer.Option(help="The rendered history grows by this many messages at a time (prefix caching).")
+    ] = 4,
+    segment_pages: Annotated[int, typer.Option(help="Pages per history segment (each rendered on its own).")] = 8,
+    progressive: Annotated[
+        bool, typer.Option(help="Render older history segments denser, down to --floor-dpi.")
+    ] = False,
+    floor_dpi: Annotated[
+        int | None, typer.Option(help="Densest dpi progressive resolution and token budgets may use.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Gateway processes behind the one port (uvicorn workers; caches are per worker).")
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve /v1/chat/completions, rendering long text parts into page images for the VLM.
@@ -65,6 +104,10 @@ def serve(
 
     Per request: "glyph": {"render": "auto"|"never", "threshold_tokens": N, "config": {...}}.
 
+    Conversations (--keep-recent N, or per request "glyph": {"keep_recent": N}): the last N messages stay text; older turns, a long system prompt and tool outputs become pages with each turn's role on them ("User: ...", "Assistant: ..."), rendered append-only so earlier pages never change (cache and upstream prefix-cache hits). Per request also "keep_recent_tokens", "step", "progressive" and "budget": N (prompt tokens): the gateway renders more, then denser (to --floor-dpi), or answers 413 with the smallest budget it can meet.
+
+    Limits: pages (--max-pages) and context (--max-context) are checked on lower bounds before any rendering; every route but GET /health needs --api-key when set.
+
     Replies carry usage.text_tokens_saved and a "glyph" object (pages, visual tokens, ratio).
     """
     import uvicorn
@@ -72,6 +115,7 @@ def serve(
 
     from glyph.readers.base import ReaderUnavailableError
     from glyph.serve import ServeSettings, create_app
+    from glyph.serve.conversation import ConversationPolicy
 
     cfg = load_config(config, set_)
     try:
@@ -94,9 +138,33 @@ def serve(
             max_retries=max_retries,
             concurrency=concurrency,
             cache_bytes=int(cache_mb * MiB),
+            render_cache_bytes=int(render_cache_mb * MiB),
+            render_concurrency=render_concurrency,
+            render_processes=render_processes and model is None,
+            render_wait=render_wait,
+            render_nice=render_nice,
+            allow_config_overrides=config_overrides,
+            image_url_schemes=tuple(image_url_schemes.split(",")),
+            conversation=ConversationPolicy(
+                keep_recent=keep_recent,
+                keep_recent_tokens=keep_recent_tokens,
+                step=history_step,
+                segment_pages=segment_pages,
+                progressive=progressive,
+                floor_dpi=floor_dpi,
+            ),
         )
     except ValidationError as exc:
         fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()))
+        return
+    if workers > 1:
+        from glyph.serve import workers as worker_pool
+
+        if settings.model is not None:
+            fail("--workers > 1 needs --upstream: each worker would load its own copy of a local model")
+            return
+        console.print(f"glyph serve: http://{host}:{port}/v1 -> {settings.upstream} ({workers} workers)")
+        worker_pool.run(settings, host=host, port=port, workers=workers, log_level=log_level)
         return
     try:
         application = create_app(settings)

@@ -44,9 +44,16 @@ class UpstreamHTTPError(UpstreamError):
     """The server answered with an error status; 4xx are the caller's fault and never retried."""
 
     def __init__(
-        self, message: str, *, upstream_status: int, code: str | None = None, type_: str | None = None
+        self,
+        message: str,
+        *,
+        upstream_status: int,
+        code: str | None = None,
+        type_: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message, upstream_status=upstream_status, code=code)
+        self.detail = detail if detail is not None else message  # the server's own words, without our URL
         # A client error the caller can fix passes through with its status; the server's own
         # failures (5xx, and 401/403: the gateway's key is wrong, not the client's) become 502.
         self.status = (
@@ -106,6 +113,7 @@ def raise_for_status(response: httpx.Response) -> None:
             upstream_status=response.status_code,
             code=code,
             type_=type_,
+            detail=message,
         )
         exc.retry_after = retry_after(response)
         raise exc

@@ -10,7 +10,6 @@ placed with one fancy-indexing operation.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 import struct
@@ -19,6 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
+from cachetools import LRUCache
 from PIL import Image
 
 from glyph.render.config import RenderConfig
@@ -27,6 +27,15 @@ from glyph.render.layout import MissingGlyphs, NewlineMarker, PageLayout, iter_l
 from glyph.render.pages import LineBox, RenderedPage
 
 SUBPIXEL = 4  # glyph phases per pixel, horizontally and vertically (poppler's Splash uses 4 in x)
+_ENTRY_OVERHEAD = 200  # bytes a cached glyph bitmap costs beyond its pixels (tuple, dict slot, array header)
+_FACE_BYTES = 256 * 1024  # a FreeType face of our own: its size object, glyph slot and cached tables
+#: Rasterisers kept per process (one per config, built once, reused): their glyph atlases and
+#: sprite tables within this many bytes, least recently used first out. A server that lets
+#: clients choose configs sets its own budget (:func:`set_rasterizer_budget`).
+DEFAULT_RASTERIZER_BYTES = 256 * 1024 * 1024
+#: The shared index ramp grows up to this many entries (8 bytes each); a page that needs a
+#: longer one gets a temporary one, so no config can pin more than this in scratch space.
+RAMP_CAP = 1 << 21
 _INKLESS = np.array([0x20, 0xA0, 0x09, 0x0A, 0x0D, 0x3000, 0x200B, 0xAD], dtype=np.uint32)
 
 
@@ -45,6 +54,7 @@ class GlyphAtlas:
         self._cache: dict[int, tuple[np.ndarray, int, int]] = {}
         self._lock = threading.Lock()
         self._faces: dict[int, object] = {}
+        self.nbytes = 0  # bitmap bytes plus a per-entry overhead: what this atlas keeps alive
 
     def get(self, key: int) -> tuple[np.ndarray, int, int]:
         """(coverage bitmap, left offset, top offset) for a packed key."""
@@ -52,6 +62,7 @@ class GlyphAtlas:
         if hit is None:
             with self._lock:
                 hit = self._cache[key] = self._render(key)
+                self.nbytes += hit[0].nbytes + _ENTRY_OVERHEAD
         return hit
 
     def _render(self, key: int) -> tuple[np.ndarray, int, int]:
@@ -62,6 +73,7 @@ class GlyphAtlas:
         if face is None:  # a face of our own: FreeType sizes are per face object, not per font file
             info = self.chain.face(face_idx)
             face = self._faces[face_idx] = freetype.Face(str(info.path), info.index)
+            self.nbytes += _FACE_BYTES
             face.set_char_size(int(round(self.pixel_size * 64)), 0, 72, 72)
         delta = freetype.Vector(int(xq * 64 / SUBPIXEL), int(-yq * 64 / SUBPIXEL))
         face.set_transform(freetype.Matrix(0x10000, 0, 0, 0x10000), delta)
@@ -130,6 +142,10 @@ class _SpriteTable:
             self.snapshot = snap = (have, starts, lens, offsets, values)
         return snap
 
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.snapshot)
+
 
 def _pack(face: np.ndarray, gid: np.ndarray, xq: np.ndarray, yq: np.ndarray) -> np.ndarray:
     return (face.astype(np.int64) << 40) | (gid.astype(np.int64) << 8) | (xq.astype(np.int64) << 4) | yq
@@ -168,7 +184,6 @@ class PageRasterizer:
         self._slot_of: dict[tuple[int, int], int] = {}
         self._slot_glyph: list[tuple[int, int]] = [(0, 0)]  # slot -> (face, glyph id); slot 0 is inkless
         self._cp_lock = threading.Lock()
-        self._ramp = np.arange(0, dtype=np.int64)
 
     # -------------------------------------------------------------------- coverage
     def _register(self, cps: list[int]) -> None:
@@ -327,15 +342,22 @@ class PageRasterizer:
         total = int(ends[-1])
         if total == 0:
             return
-        ramp = self._ramp
-        if len(ramp) < total:
-            ramp = self._ramp = np.arange(max(total, 2 * len(ramp)), dtype=np.int64)
         # pixel j of instance i sits at table row starts[key_i] + j: one ragged range per instance
         gather = np.repeat(starts.take(keys) - (ends - lens), lens)
-        gather += ramp[:total]
+        gather += _ramp(total)
         idx = offsets.take(gather)  # take: a third faster than fancy indexing here
         idx += np.repeat(yi * canvas.shape[1] + xi, lens)
         np.maximum.at(canvas.reshape(-1), idx, values.take(gather))
+
+    def nbytes(self) -> int:
+        """Bytes this rasteriser keeps alive: code point tables, glyph atlas, sprite table."""
+        return (
+            self._cp_slot.nbytes
+            + self._cp_adv.nbytes
+            + self.atlas.nbytes
+            + self._sprites.nbytes
+            + _ENTRY_OVERHEAD * (len(self._astral) + len(self._slot_glyph))
+        )
 
     # -------------------------------------------------------------------- geometry
     def line_boxes(self, page: PageLayout, image_size: tuple[int, int]) -> tuple[LineBox, ...]:
@@ -581,11 +603,92 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(tag)))
 
 
-@depends_on_fonts
-@functools.lru_cache(maxsize=32)
+_RAMP = np.arange(0, dtype=np.int64)
+
+
+def _ramp(n: int) -> np.ndarray:
+    """``arange(n)``, from one ramp shared by every rasteriser (grown up to ``RAMP_CAP``)."""
+    global _RAMP
+    ramp = _RAMP
+    if len(ramp) >= n:
+        return ramp[:n]
+    if n > RAMP_CAP:
+        return np.arange(n, dtype=np.int64)
+    ramp = _RAMP = np.arange(min(max(n, 2 * len(ramp)), RAMP_CAP), dtype=np.int64)
+    return ramp[:n]
+
+
+class RasterizerCache:
+    """Rasterisers by config, least recently used first out once their bytes pass a budget.
+
+    A rasteriser grows as it meets new glyphs, so its size is measured again after each page
+    it draws (:meth:`settle`); one that alone exceeds the budget is used and dropped. The common
+    case, one config drawing many pages, keeps its atlas: only other configs are evicted.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_RASTERIZER_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._items: LRUCache[RenderConfig, PageRasterizer] = self._lru(max_bytes)
+        self.builds = 0
+
+    @staticmethod
+    def _lru(max_bytes: int) -> LRUCache[RenderConfig, PageRasterizer]:
+        return LRUCache(maxsize=max(1, max_bytes), getsizeof=lambda r: r.nbytes())
+
+    def get(self, cfg: RenderConfig) -> PageRasterizer:
+        with self._lock:
+            raster = self._items.get(cfg)
+        if raster is None:
+            raster = PageRasterizer(cfg)  # outside the lock: building one reads font files
+            with self._lock:
+                raster = self._items.setdefault(cfg, raster) if raster.nbytes() <= self._items.maxsize else raster
+                self.builds += 1
+        return raster
+
+    def settle(self, raster: PageRasterizer) -> None:
+        """Account for what ``raster`` grew by, evicting others (or itself) past the budget."""
+        with self._lock:
+            if self._items.get(raster.cfg) is not raster:
+                return
+            try:
+                self._items[raster.cfg] = raster  # re-sized under its key
+            except ValueError:  # larger than the whole budget on its own
+                self._items.pop(raster.cfg, None)
+
+    def set_budget(self, max_bytes: int) -> None:
+        """A new byte budget; the most recently used rasterisers that fit in it are kept."""
+        with self._lock:
+            old, self._items = self._items, self._lru(max_bytes)
+            for cfg, raster in reversed(list(old.items())):  # oldest first, so LRU order survives
+                if self._items.currsize + raster.nbytes() <= self._items.maxsize:
+                    self._items[cfg] = raster
+
+    def cache_clear(self) -> None:
+        """Forget every rasteriser (fonts moved: see :func:`glyph.render.fonts.forget_fonts`)."""
+        with self._lock:
+            self._items.clear()
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "rasterizers": len(self._items),
+                "bytes": int(self._items.currsize),
+                "budget": int(self._items.maxsize),
+                "builds": self.builds,
+            }
+
+
+RASTERIZERS = depends_on_fonts(RasterizerCache())
+
+
 def rasterizer_for(cfg: RenderConfig) -> PageRasterizer:
-    """One rasteriser per config and process, so its glyph atlas is built once, not per document."""
-    return PageRasterizer(cfg)
+    """The process's rasteriser for ``cfg``, so its glyph atlas is built once, not per document."""
+    return RASTERIZERS.get(cfg)
+
+
+def set_rasterizer_budget(max_bytes: int) -> None:
+    """Bound the bytes the process's rasterisers keep (default 256 MiB); see :class:`RasterizerCache`."""
+    RASTERIZERS.set_budget(max_bytes)
 
 
 def render_pages(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = None) -> Iterator[RenderedPage]:
@@ -597,6 +700,7 @@ def render_pages(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = N
     raster = rasterizer_for(cfg)
     for page in iter_layout(text, cfg, missing):
         image = raster.render(page)
+        RASTERIZERS.settle(raster)
         yield RenderedPage(image, page.index, raster.line_boxes(page, image.size), page.start, page.end)
 
 

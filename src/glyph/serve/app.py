@@ -1,10 +1,19 @@
 """The OpenAI-compatible gateway: ``create_app(settings)`` -> a FastAPI app.
 
-Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``, ``GET /health``.
-Long text parts are rendered to pages (see :mod:`glyph.serve.documents`) before the request
-goes to the backend; the reply comes back as the backend sent it, with ``usage`` extended by
-``text_tokens_saved`` and a ``glyph`` object of render stats. Every failure is an OpenAI-style
-error body with a fitting status, never a traceback.
+Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``GET /v1/models``, ``GET /v1/glyph/stats``
+(cache and render-slot figures), and ``GET /health`` (liveness: ``{"status": "ok"}``, nothing
+else, the one route without the API key). Long text parts are rendered to pages
+(:mod:`glyph.serve.documents`), conversations compressed by policy
+(:mod:`glyph.serve.conversation`); the reply comes back as the backend sent it, with ``usage``
+extended by ``text_tokens_saved`` and a ``glyph`` object of render stats.
+
+Hostile requests: bodies are read within their byte limit and parsed strictly
+(:mod:`glyph.serve.requests`); limits are checked on lower bounds before any rendering;
+rendering runs on its own threads with a bounded number of slots, and a request waits for a
+slot at most ``render_wait`` seconds (then 503 with ``Retry-After``) while requests with
+nothing to render never wait; a client that hangs up cancels the upstream call. Every failure
+is an OpenAI-style error body with a fitting status, never a traceback or an internal URL, and
+the connection stays open.
 """
 
 from __future__ import annotations
@@ -12,55 +21,41 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import os
+import time
 from collections.abc import AsyncIterator, Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from glyph.client import UpstreamError
+from glyph.client.errors import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError
+from glyph.render.raster import RASTERIZERS, set_rasterizer_budget
+from glyph.serve.auth import LIVENESS_PATH, BearerAuth
 from glyph.serve.backends import Backend, make_backend
-from glyph.serve.documents import PageCache, Plan, Planner, RenderStats, request_config
+from glyph.serve.documents import PageCache, Plan, Planner, PlanOptions, RenderStats, request_config
 from glyph.serve.errors import GatewayError, error_body, error_response
+from glyph.serve.memory import bound_heap_retention
+from glyph.serve.pool import RenderWorkers, affinity
+from glyph.serve.requests import ChatRequest, GlyphOptions, parse_json, read_body, validation_message
 from glyph.serve.settings import ServeSettings
 from glyph.tokens import get_tokenizer, get_vlm_rule
 
 log = logging.getLogger("glyph.serve")
 T = TypeVar("T")
 
-
-class GlyphOptions(BaseModel):
-    """The request-level ``glyph`` extension object."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    render: Literal["auto", "never"] = "auto"
-    threshold_tokens: int | None = Field(None, ge=1)
-    config: dict[str, Any] | None = None
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatRequest(BaseModel):
-    """The fields the gateway reads; everything else passes through to the backend untouched."""
-
-    model_config = ConfigDict(extra="allow")
-
-    model: str | None = None
-    messages: list[Message] = Field(min_length=1)
-    stream: bool = False
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    glyph: GlyphOptions | None = None
+#: Bodies larger than this are parsed on a worker thread, so a 30 MB JSON does not stall the loop.
+PARSE_OFF_LOOP_BYTES = 1 << 20
+#: Requests with nothing to render and at most this much text are planned on the event loop: a
+#: hop to a worker thread costs more, under render threads holding the GIL, than counting them.
+INLINE_PLAN_BYTES = 16 * 1024
 
 
 def create_app(settings: ServeSettings, backend: Backend | None = None) -> FastAPI:
@@ -68,8 +63,13 @@ def create_app(settings: ServeSettings, backend: Backend | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.workers is not None:
+            await state.workers.start()
         yield
         await state.backend.aclose()
+        state.render_pool.shutdown(wait=False, cancel_futures=True)
+        if state.workers is not None:
+            state.workers.close()
 
     app = FastAPI(
         title="glyph serve",
@@ -78,42 +78,31 @@ def create_app(settings: ServeSettings, backend: Backend | None = None) -> FastA
     )
     state = _State(settings, backend or make_backend(settings))
     app.state.glyph = state
-    _install_error_handlers(app)
+    _install_error_handlers(app, state)
+    if settings.api_key is not None:
+        app.add_middleware(BearerAuth, key=settings.api_key)
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        target = settings.upstream if settings.upstream else settings.model_name
-        return {"status": "ok", "backend": state.backend.kind, "model": target, "cache": state.cache.stats()}
+    @app.get(LIVENESS_PATH)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/glyph/stats")
+    async def stats() -> dict[str, Any]:
+        return state.stats()
 
     @app.get("/v1/models")
-    async def models(request: Request) -> dict[str, Any]:
-        state.check_auth(request)
+    async def models() -> dict[str, Any]:
         return await _within(settings.timeout, state.backend.models())
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(request: Request) -> JSONResponse | StreamingResponse:
-        state.check_auth(request)
-        body = await _read_json(request, settings.max_body_bytes)
+    async def chat_completions(request: Request) -> Response:
         try:
-            req = ChatRequest.model_validate(body)
-        except ValidationError as exc:
-            raise GatewayError(400, _validation_message(exc)) from None
-        plan = await state.plan(req, body["messages"])
-        max_tokens = req.max_completion_tokens or req.max_tokens or 0
-        if plan.estimated_prompt_tokens + max_tokens > settings.max_context_tokens:
-            raise GatewayError(
-                400,
-                f"this request needs about {plan.estimated_prompt_tokens:,} prompt tokens "
-                f"({plan.stats.pages} pages, {plan.stats.visual_tokens:,} visual tokens) + {max_tokens:,} "
-                f"for the answer; the context limit is {settings.max_context_tokens:,}",
-                code="context_length_exceeded",
-            )
-        forward = {k: v for k, v in body.items() if k != "glyph"}
-        forward["messages"] = plan.messages
-        if req.stream:
-            return await _stream(state.backend, forward, plan.stats, settings.timeout)
-        response = await _within(settings.timeout, state.backend.complete(forward))
-        return JSONResponse(_with_stats(response, plan.stats))
+            return await state.chat(request)
+        except (GatewayError, UpstreamError, TimeoutError) as exc:
+            return state.error_response(request, exc)
+        except Exception:  # a bug of ours: a 500 that keeps the connection (the handler under Starlette drops it)
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return error_response(500, "internal error; see the server log", "server_error")
 
     return app
 
@@ -129,6 +118,10 @@ async def _within(seconds: float, call: Awaitable[T]) -> T:
         ) from None
 
 
+class _ClientGone(Exception):
+    """The client hung up before its answer was ready."""
+
+
 class _State:
     """Per-app objects: backend, tokenizer, visual rule, page cache, render slots."""
 
@@ -136,6 +129,8 @@ class _State:
         self.settings = settings
         self.backend = backend
         self.cache = PageCache(settings.cache_bytes)
+        set_rasterizer_budget(settings.render_cache_bytes)  # per-process: the renderer's own caches
+        bound_heap_retention()  # per-process: big blocks go back to the system when freed
         self.planner = Planner(
             counter=get_tokenizer(settings.text_tokenizer),
             rule=get_vlm_rule(settings.vlm),
@@ -145,59 +140,210 @@ class _State:
             kind=backend.kind,
             max_pages=settings.max_pages,
             max_page_pixels=settings.max_page_pixels,
+            image_url_schemes=settings.image_url_schemes,
         )
+        # render processes: they hold the page and renderer caches; this process only counts tokens
+        self.workers = RenderWorkers(settings, backend.kind) if settings.render_processes else None
+        if self.workers is not None:
+            self.cache.max_bytes = 0
         self.render_slots = asyncio.Semaphore(settings.render_concurrency)
+        self.render_pool = ThreadPoolExecutor(settings.render_concurrency, thread_name_prefix="glyph-render")
+        self.waiting = 0
+        self.rendering = 0
+        self.render_seconds = 1.0  # moving average of one render, for Retry-After
+        self.counters = {"requests": 0, "rendered": 0, "refused_busy": 0, "client_gone": 0, "pages_rendered": 0}
+        self._secrets = _upstream_secrets(settings)
 
-    def check_auth(self, request: Request) -> None:
-        if self.settings.api_key is None:
-            return
-        if request.headers.get("authorization", "") != f"Bearer {self.settings.api_key}":
-            raise GatewayError(
-                401,
-                "missing or wrong API key (Authorization: Bearer ...)",
-                type="authentication_error",
-                code="invalid_api_key",
-            )
+    # -- the route --------------------------------------------------------------------------
+    async def chat(self, request: Request) -> Response:
+        settings = self.settings
+        self.counters["requests"] += 1
+        raw = await read_body(request, settings.max_body_bytes)
+        if len(raw) > PARSE_OFF_LOOP_BYTES:
+            body = await asyncio.to_thread(parse_json, raw, settings.max_json_depth)
+        else:
+            body = parse_json(raw, settings.max_json_depth)
+        del raw
+        if not isinstance(body, dict):
+            raise GatewayError(400, f"request body must be a JSON object, got {type(body).__name__}")
+        try:
+            req = ChatRequest.model_validate(body)
+        except ValidationError as exc:
+            raise GatewayError(400, validation_message(exc)) from None
+        try:
+            return await self._until_disconnect(request, self._answer(req, body))
+        except _ClientGone:
+            self.counters["client_gone"] += 1
+            return Response(status_code=499)  # never delivered: the client is gone
+
+    async def _answer(self, req: ChatRequest, body: dict[str, Any]) -> Response:
+        plan = await self.plan(req, body["messages"])
+        forward = {k: v for k, v in body.items() if k != "glyph"}
+        forward["messages"] = plan.messages
+        if req.stream:
+            return await _stream(self.backend, forward, plan.stats, self.settings.timeout, self)
+        response = await _within(self.settings.timeout, self.backend.complete(forward))
+        return JSONResponse(_with_stats(response, plan.stats))
 
     async def plan(self, req: ChatRequest, messages: list[dict[str, Any]]) -> Plan:
         """Render the request's documents (``messages`` as the client sent them, validated in ``req``)."""
         opts = req.glyph or GlyphOptions()
         cfg = request_config(self.settings.render_config, opts.config, self.settings.allow_config_overrides)
-        threshold = opts.threshold_tokens or self.settings.render_threshold_tokens
-        async with self.render_slots:  # rendering and token counting are CPU work: off the event loop
-            return await asyncio.to_thread(self.planner.plan, messages, cfg, opts.render, threshold)
-
-
-async def _read_json(request: Request, limit: int) -> Any:
-    """The request body, refused with 413 past ``limit`` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise GatewayError(
-            413,
-            f"request body of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
-            code="request_too_large",
+        policy = opts.merged(self.settings.conversation)
+        plan_opts = PlanOptions(
+            mode=opts.render,
+            threshold=opts.threshold_tokens or self.settings.render_threshold_tokens,
+            policy=policy,
+            budget=opts.budget,
+            max_tokens=req.max_completion_tokens or req.max_tokens or 0,
+            context=self.settings.max_context_tokens,
         )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if not self.planner.might_render(messages, plan_opts):  # counting only: no slot, no wait
+            if _text_bytes(messages) <= INLINE_PLAN_BYTES:  # microseconds of work: no thread hop
+                return self.planner.plan(messages, cfg, plan_opts)
+            return await asyncio.to_thread(self.planner.plan, messages, cfg, plan_opts)
+        if self.workers is not None:
+            index = await self._take_slot(self.workers.acquire(affinity(messages)))
+            release = None
+        else:
+            await self._take_slot(self.render_slots.acquire())
+            release = self.render_slots.release
+        start = time.perf_counter()
+        try:
+            self.rendering += 1
+            if self.workers is not None:
+                plan = await self.workers.plan(index, messages, cfg, plan_opts)
+            else:
+                loop = asyncio.get_running_loop()
+                plan = await loop.run_in_executor(self.render_pool, self.planner.plan, messages, cfg, plan_opts)
+        finally:
+            self.rendering -= 1
+            if release is not None:
+                release()
+            self.render_seconds = 0.8 * self.render_seconds + 0.2 * (time.perf_counter() - start)
+        self.counters["rendered"] += 1
+        self.counters["pages_rendered"] += plan.rendered_pages
+        return plan
+
+    async def _take_slot(self, acquire: Awaitable[T]) -> T:
+        """A render slot within ``render_wait`` seconds, or a 503 saying when to come back."""
+        self.waiting += 1
+        try:
+            return await asyncio.wait_for(acquire, self.settings.render_wait)
+        except TimeoutError:
+            self.counters["refused_busy"] += 1
+            slots = self.settings.render_concurrency
+            retry = min(60, max(1, math.ceil(self.render_seconds * (self.waiting + self.rendering) / slots)))
             raise GatewayError(
-                413, f"request body exceeds the {limit:,}-byte limit", code="request_too_large"
-            )
-        chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GatewayError(400, f"request body is not valid JSON: {exc}") from None
+                503,
+                f"all {slots} render slots stayed busy for {self.settings.render_wait:g} s; retry in {retry} s",
+                type="overloaded_error",
+                code="render_busy",
+                headers={"Retry-After": str(retry)},
+            ) from None
+        finally:
+            self.waiting -= 1
+
+    async def _until_disconnect(self, request: Request, work: Awaitable[Response]) -> Response:
+        """``work``, cancelled (with the upstream call inside it) if the client disconnects first."""
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(_disconnected(request))
+        try:
+            done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                return task.result()
+            task.cancel()
+            raise _ClientGone
+        finally:
+            watcher.cancel()
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(task, watcher, return_exceptions=True)
+
+    # -- errors and stats -------------------------------------------------------------------
+    def client_error(self, exc: BaseException) -> GatewayError:
+        """What a client may see of ``exc``: never the upstream's URL or our internals."""
+        if isinstance(exc, GatewayError):
+            return exc
+        if isinstance(exc, UpstreamError):
+            log.warning("upstream: %s", exc.message)
+            if isinstance(exc, UpstreamHTTPError):
+                detail = self.scrub(exc.detail)
+                message = f"the model server answered HTTP {exc.upstream_status}: {detail}"
+            elif isinstance(exc, UpstreamTimeoutError):
+                message = f"the model server did not answer within {self.settings.timeout:g} s"
+            elif isinstance(exc, UpstreamConnectionError):
+                message = "cannot reach the model server (see the gateway's log)"
+            else:
+                message = "the model server sent an answer the gateway cannot read (see the gateway's log)"
+            return GatewayError(exc.status, message, type=exc.type, code=exc.code)
+        if isinstance(exc, TimeoutError):
+            return GatewayError(504, "the backend did not answer in time", type="timeout_error", code="timeout")
+        return GatewayError(500, f"internal error ({type(exc).__name__})", type="server_error")
+
+    def error_response(self, request: Request, exc: BaseException) -> JSONResponse:
+        err = self.client_error(exc)
+        if err.status >= 500:
+            log.warning("%s %s -> %d: %s", request.method, request.url.path, err.status, err.message)
+        return error_response(err.status, err.message, err.type, err.code, err.headers or None)
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "<upstream>")
+        return text
+
+    def stats(self) -> dict[str, Any]:
+        caches = (
+            self.workers.stats()
+            if self.workers is not None
+            else {"page_cache": self.cache.stats(), "renderers": RASTERIZERS.stats()}
+        )
+        return {
+            "backend": self.backend.kind,
+            "worker": os.getpid(),  # one of several under --workers: caches are per worker
+            **caches,
+            "render_slots": {
+                "slots": self.settings.render_concurrency,
+                "rendering": self.rendering,
+                "waiting": self.waiting,
+                "render_seconds": round(self.render_seconds, 4),
+            },
+            "requests": dict(self.counters),
+        }
 
 
-def _validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()))
-    return f"invalid request: {where}: {first.get('msg')}" + (
-        f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    )
+def _upstream_secrets(settings: ServeSettings) -> list[str]:
+    """Spellings of the upstream's address that must not reach clients (longest first)."""
+    if not settings.upstream:
+        return []
+    from urllib.parse import urlsplit
+
+    from glyph.client.settings import normalize_base_url
+
+    base = normalize_base_url(settings.upstream)
+    parts = urlsplit(base)
+    out = {base, base.rstrip("/"), parts.netloc, parts.hostname or ""}
+    return sorted((s for s in out if s), key=len, reverse=True)
+
+
+def _text_bytes(messages: list[dict[str, Any]]) -> int:
+    """Characters of text in ``messages`` (string contents and text parts), without copying them."""
+    total = 0
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        elif isinstance(content, list):
+            total += sum(len(p["text"]) for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return total
+
+
+async def _disconnected(request: Request) -> None:
+    """Return when the client disconnects (the body has been read: only ``http.disconnect`` is left)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 def _with_stats(response: dict[str, Any], stats: RenderStats) -> dict[str, Any]:
@@ -207,7 +353,7 @@ def _with_stats(response: dict[str, Any], stats: RenderStats) -> dict[str, Any]:
 
 
 async def _stream(
-    backend: Backend, body: dict[str, Any], stats: RenderStats, timeout: float
+    backend: Backend, body: dict[str, Any], stats: RenderStats, timeout: float, state: _State
 ) -> StreamingResponse:
     """Open the backend stream first (errors become statuses), then relay it line by line."""
     stack = AsyncExitStack()
@@ -222,15 +368,11 @@ async def _stream(
             async for line in lines:
                 yield _stats_into_usage_chunk(line, stats) + "\n"
         except (UpstreamError, GatewayError) as exc:
-            err = _as_error(exc)
+            err = state.client_error(exc)
             yield "data: " + json.dumps(error_body(err.message, err.type, err.code)) + "\n\n"
-        except Exception as exc:
+        except Exception:
             log.exception("stream failed")
-            yield (
-                "data: "
-                + json.dumps(error_body(f"stream failed: {type(exc).__name__}: {exc}", "server_error"))
-                + "\n\n"
-            )
+            yield "data: " + json.dumps(error_body("the stream failed; see the server log", "server_error")) + "\n\n"
         finally:
             await stack.aclose()
 
@@ -250,35 +392,20 @@ def _stats_into_usage_chunk(line: str, stats: RenderStats) -> str:
     return "data: " + json.dumps(_with_stats(data, stats), ensure_ascii=False)
 
 
-def _as_error(exc: Exception) -> GatewayError:
-    if isinstance(exc, GatewayError):
-        return exc
-    if isinstance(exc, UpstreamError):
-        return GatewayError(exc.status, exc.message, type=exc.type, code=exc.code)
-    if isinstance(exc, TimeoutError):
-        return GatewayError(504, "the backend did not answer in time", type="timeout_error", code="timeout")
-    return GatewayError(500, f"internal error ({type(exc).__name__})", type="server_error")
-
-
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, state: _State) -> None:
     async def gateway_error(request: Request, exc: Exception) -> JSONResponse:
-        err = _as_error(exc)
-        if err.status >= 500:
-            log.warning("%s %s -> %d: %s", request.method, request.url.path, err.status, err.message)
-        return error_response(err.status, err.message, err.type, err.code)
+        return state.error_response(request, exc)
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return error_response(exc.status_code, str(exc.detail), kind)
 
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, f"invalid request: {exc.errors()[:1]}", "invalid_request_error")
+        return error_response(400, "invalid request", "invalid_request_error")
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(
-            500, f"internal error ({type(exc).__name__}); see the server log", "server_error"
-        )
+        return error_response(500, "internal error; see the server log", "server_error")
 
     app.add_exception_handler(GatewayError, gateway_error)
     app.add_exception_handler(UpstreamError, gateway_error)

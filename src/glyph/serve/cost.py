@@ -29,6 +29,7 @@ def gateway_cost(
     """
     from glyph.render.raster import render_pages
     from glyph.serve import ServeSettings, create_app
+    from glyph.serve.documents import PlanOptions
 
     settings = ServeSettings(
         upstream="http://127.0.0.1:9/v1",  # never contacted: only the planner runs
@@ -52,7 +53,7 @@ def gateway_cost(
     plan = None
     for _ in range(max(1, repeat)):
         wall, cpu = time.perf_counter(), time.process_time()
-        plan = planner.plan(messages, cfg, "auto", settings.render_threshold_tokens)
+        plan = planner.plan(messages, cfg, PlanOptions(threshold=settings.render_threshold_tokens))
         runs["plan"].append((time.perf_counter() - wall, time.process_time() - cpu))
         wall, cpu = time.perf_counter(), time.process_time()
         body = json.dumps({"model": "m", "messages": plan.messages, "stream": True})

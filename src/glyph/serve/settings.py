@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glyph.render.config import RenderConfig, reference_default
+from glyph.serve.conversation import ConversationPolicy
+
+#: Schemes an operator may allow for client images; file, ftp and the like never reach the upstream.
+IMAGE_URL_SCHEMES = ("data", "https", "http")
 
 MiB = 1024 * 1024
 
@@ -37,7 +41,22 @@ class ServeSettings(BaseModel):
     text_tokenizer: str = Field("qwen", description="text-token counter (glyph.tokens.get_tokenizer)")
     allow_config_overrides: bool = Field(True, description="accept per-request render config changes")
     cache_bytes: int = Field(512 * MiB, ge=0, description="rendered-page LRU budget")
+    render_cache_bytes: int = Field(
+        64 * MiB, ge=0, description="renderer caches (glyph atlases per config), LRU within this budget"
+    )
     render_concurrency: int = Field(2, ge=1, description="documents rendered at once (CPU work)")
+    render_processes: bool = Field(
+        False, description="render in worker processes, one per slot (glyph serve's default), not threads"
+    )
+    render_nice: int = Field(
+        10, ge=0, le=19, description="niceness of render processes: on a busy CPU the event loop runs first"
+    )
+    render_wait: float = Field(
+        10.0, gt=0, description="seconds a request may wait for a render slot; then 503 with Retry-After"
+    )
+    conversation: ConversationPolicy = Field(
+        default_factory=ConversationPolicy, description="how multi-turn requests are compressed (off by default)"
+    )
 
     # --- limits
     max_body_bytes: int = Field(32 * MiB, ge=1024)
@@ -49,7 +68,13 @@ class ServeSettings(BaseModel):
     max_retries: int = Field(2, ge=0, description="upstream retries on 429/5xx/refused connections")
     backoff_initial: float = Field(0.5, ge=0)
     concurrency: int = Field(16, ge=1, description="upstream requests in flight")
-    api_key: str | None = Field(None, description="require 'Authorization: Bearer <key>' from clients")
+    api_key: str | None = Field(
+        None, repr=False, description="require 'Authorization: Bearer <key>' on every route but /health"
+    )
+    image_url_schemes: tuple[str, ...] = Field(
+        ("data", "https"), description="image_url schemes clients may send (the upstream fetches the others)"
+    )
+    max_json_depth: int = Field(64, ge=4, le=512, description="deepest nesting of a request body")
 
     @model_validator(mode="after")
     def _one_backend(self) -> ServeSettings:
@@ -58,6 +83,15 @@ class ServeSettings(BaseModel):
                 "set exactly one backend: upstream (an OpenAI-compatible URL) or model (a local checkpoint)"
             )
         return self
+
+    @field_validator("image_url_schemes")
+    @classmethod
+    def _known_schemes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        schemes = tuple(dict.fromkeys(v.strip().lower().removesuffix(":") for v in value if v.strip()))
+        bad = [v for v in schemes if v not in IMAGE_URL_SCHEMES]
+        if bad:
+            raise ValueError(f"image_url_schemes: {', '.join(bad)} not among {', '.join(IMAGE_URL_SCHEMES)}")
+        return schemes
 
     @property
     def backend_kind(self) -> str:

@@ -1,12 +1,16 @@
 """Widths: advance widths in pt of a paragraph's drawn characters, as reportlab measures them.
 
-One width table per (font chain, size) caches every BMP code point seen, so a paragraph is
-measured with a couple of gathers and one cumulative sum (line breaking then reads spans of it).
+One width table per (font chain, size) caches every BMP code point seen (the 16 most recently used
+are kept), so a paragraph is measured with a couple of gathers and one cumulative sum (line
+breaking then reads spans of it).
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+from cachetools import LRUCache
 
 from glyph.render.fonts import FontChain
 from glyph.render.layout.model import MissingGlyphs
@@ -58,12 +62,18 @@ class _WidthTable:
         return widths, lost
 
 
-_WIDTH_TABLES: dict[tuple[int, float], tuple[FontChain, _WidthTable]] = {}
+#: Width tables kept (640 KiB each: one per font chain and size a process lays out), least recently
+#: used first out; a server whose clients choose font sizes holds at most this many.
+WIDTH_TABLES = 16
+_WIDTH_TABLES: LRUCache[tuple[int, float], tuple[FontChain, _WidthTable]] = LRUCache(maxsize=WIDTH_TABLES)
+_LOCK = threading.Lock()
 
 
 def _width_table(chain: FontChain, size: float) -> _WidthTable:
-    hit = _WIDTH_TABLES.get((id(chain), size))
+    with _LOCK:
+        hit = _WIDTH_TABLES.get((id(chain), size))
     if hit is None or hit[0] is not chain:
         table = _WidthTable(chain, size)
-        _WIDTH_TABLES[(id(chain), size)] = hit = (chain, table)
+        with _LOCK:
+            _WIDTH_TABLES[(id(chain), size)] = hit = (chain, table)
     return hit[1]
