@@ -325,7 +325,7 @@ def test_text_reader_gets_the_official_prompt_byte_for_byte(tok, cfg) -> None:
     reader = EchoTextReader()
     evaluate([s], reader, cfg)
     text, question = reader.seen[0]
-    assert f"{text}\n\n{question}" == s.text_prompt()  # the text reader's document + blank line + question
+    assert reader.formats[0].join(text, question) == s.text_prompt()  # what goes on the wire
 
 
 def test_qa_corpora_from_the_hub_match_the_json_files(monkeypatch) -> None:

@@ -20,7 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from glyph.eval.official import NO_CHAT_TEMPLATE, LongBenchPromptFiles, glyph_page_prompt, split_longbench
+from glyph.eval.official import (
+    NO_CHAT_TEMPLATE,
+    STOP_AT_NEWLINE,
+    LongBenchPromptFiles,
+    glyph_page_prompt,
+    split_longbench,
+)
 from glyph.eval.prompts import Prompts, fill, load_prompts
 from glyph.eval.records import hub_records, read_records, render_overrides
 from glyph.eval.sample import Sample, bucket_for, longbench_e_bin
@@ -159,6 +165,8 @@ def to_sample(
         meta["source_layout"] = "glyph-evaluation"
     if base in NO_CHAT_TEMPLATE:
         meta["chat_template"] = False  # LongBench prompts these tasks without the chat template
+    if base in STOP_AT_NEWLINE:
+        meta["stop"] = ["\n"]  # pred.py ends samsum at its first newline (for text models)
     if truncation:
         meta["truncation"] = truncation
     if postprocess:
