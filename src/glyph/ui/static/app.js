@@ -286,7 +286,9 @@ async function readBack(n) {
   $("read-button").disabled = true;
   try {
     const res = await api("POST", `/api/renders/${r.id}/pages/${n}/read`);
-    if (state.render !== r) { $("read-status").textContent = "the pages changed while reading: read again"; return; }
+    // renders are content-addressed: a re-render of the same text and config (a control's change
+    // event on blur) holds the same pages, so only a different id makes this read-back stale
+    if (!state.render || state.render.id !== r.id) { $("read-status").textContent = "the pages changed while reading: read again"; return; }
     $("read-status").textContent = `page ${n}: ${fmt(res.chars)} characters, ${fmt(res.char_edits)} character edits, ` +
       `${fmt(res.word_edits)} of ${fmt(res.words)} words wrong · ${res.reader}, ${res.seconds} s`;
     $("char-acc").textContent = pct(res.char_accuracy);
