@@ -146,7 +146,9 @@ def test_read_back_survives_a_rerender_of_the_same_pages_not_a_new_config(ui_pag
         before = page.inner_text("#render-info")
         page.fill("#dpi-value", "80")
         page.dispatch_event("#dpi-value", "change")  # another config
+        assert page.evaluate("state.render.config.dpi") == 72  # the controls edit a copy, not the render shown
         wait_render(page, before)
+        assert page.evaluate("state.render.config.dpi") == 80
         held.pop().continue_()
         page.wait_for_function("document.querySelector('#read-status').textContent.includes('read again')", timeout=120_000)
         assert page.is_hidden("#read-scores")
@@ -193,5 +195,6 @@ def test_ask_the_tiny_model_behind_glyph_serve(browser, glm_gateway: str) -> Non
             assert re.search(r"prompt tokens\s+[\d,]+ \(server\)", stats), stats
             assert page.inner_text(f"{side_id} .answer").strip()  # the model's words (or "(empty answer)")
             assert page.is_hidden(f"{side_id} .side-error")
+            assert "expected" not in stats  # the essay example's answer does not belong to a typed text
         pages_prompt = int(re.search(r"prompt tokens\s+([\d,]+)", page.inner_text("#side-pages .stats")).group(1).replace(",", ""))
         assert pages_prompt > int(page.inner_text("#visual-tokens").replace(",", ""))  # the page's image tokens, and the question
