@@ -125,3 +125,17 @@ def test_half_crop_is_word2png_rulers(margins: tuple[int, int]) -> None:
     full_pages = list(render_pages(text, full))
     assert all(f.image.width - h.image.width == mx - int(mx / 2) for f, h in zip(full_pages, pages))
     assert full_pages[-1].image.height - pages[-1].image.height == my - 1 - int(my / 2)
+
+
+@pytest.mark.parametrize("text", ["\n0", "\n\n\nfirst drawn line\nsecond", "  \n\t\nx"])
+def test_leading_paragraphs_that_draw_nothing_stay_in_the_first_lines_span(text: str) -> None:
+    """With one source line per Paragraph, leading blank lines are Paragraphs reportlab draws no line for."""
+    cfg = base(**{"paragraph-lines": 1})
+    layout = layout_text(text, cfg)
+    lines = layout.lines
+    assert lines[0].start == 0 and "".join(text[line.start : line.end] for line in lines) == text  # a partition
+    assert [line.plain for line in lines if line.plain.strip()] == [s for s in text.split("\n") if s.strip()]
+    if not reference_available():
+        assert [[line.plain for line in page.lines] for page in layout.pages] == reference_render(
+            text, cfg, rasterize=False
+        ).lines
