@@ -21,10 +21,13 @@ their folders on ``sys.path``; nothing of theirs is copied into glyph) next to g
   ``word2png_ruler.process_one``, ``word2png_mrcr.process_one``) render the same contexts
   with ``config/config_en.json`` and ``config/Verdana.ttf``; glyph's renderer must give the
   same page count and the same line breaks (page text as pdfplumber extracts it from
-  Glyph's PDF vs glyph's drawn lines, whitespace normalised). glyph's reference harness
-  (``glyph.render.reference``, a re-implementation of ``scripts/word2png_function.py``) is
-  rendered too: the evaluation renderers put the whole text in one reportlab Paragraph,
-  ``word2png_function.py`` 30 source lines per Paragraph.
+  Glyph's PDF vs glyph's drawn lines, whitespace normalised), with the keys ``glyph eval`` gives
+  Glyph's records (``paragraph-lines`` 0: one Paragraph per context, as the evaluation renderers
+  do; RULER: ``crop-margin`` half) and, for comparison, with glyph's default 30 lines per
+  Paragraph (``scripts/word2png_function.py``'s layout). glyph's reference harness
+  (``glyph.render.reference``, reportlab itself) is rendered in both modes too.
+* Text readers: what they put on the wire (``Sample.prompt_format().join(*text_reader_parts())``)
+  must equal the official prompt, and LongBench's raw-prompt tasks must be exactly ``pred.py``'s.
 
     python benchmarks/eval_compat.py --ruler /work/peers/RULER --longbench /work/peers/LongBench \\
         --glyph /work/peers/Glyph [--out benchmarks/results/eval_compat]
@@ -54,8 +57,10 @@ from glyph.data import text_of_tokens
 from glyph.eval.longbench import DATASET_METRIC, load_longbench
 from glyph.eval.mrcr import load_mrcr
 from glyph.eval.official import NO_CHAT_TEMPLATE, LongBenchPromptFiles, RulerTemplates
+from glyph.eval.records import GLYPH_RENDERERS
 from glyph.eval.ruler_data import load_ruler_data
 from glyph.render import RenderConfig, render_pages
+from glyph.render.layout import layout_text
 from glyph.render.reference import reference_render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +162,7 @@ def ruler_compare(ruler: Path, work: Path, tok_spec: str) -> list[dict[str, Any]
             rows.append({
                 "template": template, "task": s.task, "id": s.id,
                 "prompt_equal": s.text_prompt() == official,
+                "sent_equal": s.prompt_format().join(*s.text_reader_parts()) == official,
                 "answers_equal": s.answers == rec["outputs"],
                 "instruction_is_template_text": norm(re.sub(r"\{\w+\}", "", head)).split()[:3]
                 == norm(s.instruction).split()[:3],
@@ -232,7 +238,11 @@ def longbench_compare(longbench: Path, work: Path, tok_dir: Path, data: Path) ->
         rows = []
         for rec, prompt in zip(records, theirs["prompts"]):
             s = ours[rec["_id"]]
+            fmt = s.prompt_format()  # what the text readers put on the wire
+            raw_official = rec["dataset"].removesuffix("_e") in theirs["chat_skip"]
             rows.append({"id": rec["_id"], "dataset": rec["dataset"], "equal": s.text_prompt() == prompt,
+                         "sent_equal": fmt.join(*s.text_reader_parts()) == prompt,
+                         "template_rule_equal": fmt.chat_template is not raw_official,
                          "truncated": bool(s.metadata.get("truncation")),
                          "max_new_tokens_equal": s.max_new_tokens == maxlen[rec["dataset"]]})  # fmt: skip
         out["windows"][window] = rows
@@ -369,30 +379,60 @@ def render_compare(glyph: Path, work: Path, ruler: Path) -> list[dict[str, Any]]
                         cwd=glyph / "evaluation")  # fmt: skip
         for item, t in zip(batch, theirs):
             conf = {k: v for k, v in item["config"].items() if v is not None}
-            rc = RenderConfig.from_dict(conf)
+            rc30 = RenderConfig.from_dict(conf)  # word2png_function.py's layout: 30 lines per Paragraph
+            rc = rc30.with_updates(**GLYPH_RENDERERS[script])  # what glyph eval gives Glyph's records
             pages = list(render_pages(item["context"], rc))
-            ours_lines = [[norm(line.text) for line in p.lines if norm(line.text)] for p in pages]
-            ref = reference_render(item["context"], rc, rasterize=False)
+            pages30 = list(render_pages(item["context"], rc30))
+            ref = reference_render(item["context"], rc, rasterize=False)  # the harness, same mode
+            ref30 = reference_render(item["context"], rc30, rasterize=False)
             row = {"script": script, "id": item["unique_id"], "glyph_ok": t["ok"], "chars": len(item["context"]),
                    "dpi": rc.dpi, "newline": "marker" if "font" in rc.newline_markup else "<br/>",
-                   "pages_glyph_eval": len(t["sizes"]), "pages_glyph": len(pages),
-                   "pages_word2png_function": len(ref.lines)}  # fmt: skip
+                   "glyph_keys": GLYPH_RENDERERS[script],
+                   "pages_glyph_eval": len(t["sizes"]), "pages_glyph": len(pages), "pages_glyph_30": len(pages30),
+                   "pages_word2png_function": len(ref30.lines), "pages_harness": len(ref.lines),
+                   "harness_lines_differing": _differing(_layout_lines(item["context"], rc), ref.lines)}  # fmt: skip
             if t["page_texts"] is not None:
                 theirs_lines = [[norm(x) for x in (txt or "").split("\n") if norm(x)] for txt in t["page_texts"]]
-                flat_t = [x for p in theirs_lines for x in p]
-                flat_o = [x for p in ours_lines for x in p]
-                same = sum(a == b for a, b in zip(flat_t, flat_o))
-                per_page = sum(len(a) == len(b) for a, b in zip(theirs_lines, ours_lines))
                 sizes = [tuple(x) for x in t["sizes"]]
-                row.update({"lines_glyph_eval": len(flat_t), "lines_glyph": len(flat_o), "lines_equal": same,
-                            "pages_same_lines": f"{per_page}/{len(theirs_lines)}",
-                            "lines_per_page_glyph_eval": [len(a) for a in theirs_lines],
-                            "lines_per_page_glyph": [len(b) for b in ours_lines],
-                            "sizes_equal": f"{sum(a == b.image.size for a, b in zip(sizes, pages))}/{len(sizes)}",
-                            "max_width_diff_px": max((abs(a[0] - b.image.size[0]) for a, b in zip(sizes, pages)),
-                                                     default=0)})  # fmt: skip
+                for suffix, mine in (("", pages), ("_30", pages30)):
+                    ours_lines = [[norm(line.text) for line in p.lines if norm(line.text)] for p in mine]
+                    flat_t = [x for p in theirs_lines for x in p]
+                    flat_o = [x for p in ours_lines for x in p]
+                    per_page = sum(a == b for a, b in zip(theirs_lines, ours_lines))
+                    row.update({"lines_glyph_eval": len(flat_t), f"lines_glyph{suffix}": len(flat_o),
+                                f"lines_equal{suffix}": sum(a == b for a, b in zip(flat_t, flat_o)),
+                                f"pages_same_lines{suffix}": f"{per_page}/{len(theirs_lines)}",
+                                f"lines_per_page_glyph{suffix}": [len(b) for b in ours_lines],
+                                f"sizes_equal{suffix}": f"{sum(a == b.image.size for a, b in zip(sizes, mine))}/{len(sizes)}",
+                                f"max_size_diff_px{suffix}": max((max(abs(a[0] - b.image.size[0]), abs(a[1] - b.image.size[1]))
+                                                                  for a, b in zip(sizes, mine)), default=0)})  # fmt: skip
+                row["lines_per_page_glyph_eval"] = [len(a) for a in theirs_lines]
             rows.append(row)
     return rows
+
+
+def _render_totals(rows: list[dict[str, Any]]) -> dict[str, int]:
+    def frac(key: str) -> tuple[int, int]:
+        got = [tuple(int(x) for x in r[key].split("/")) for r in rows if isinstance(r.get(key), str)]
+        return sum(a for a, _ in got), sum(b for _, b in got)
+
+    pages, of_pages = frac("pages_same_lines")
+    return {"pages": pages, "of_pages": of_pages, "pages_30": frac("pages_same_lines_30")[0],
+            "lines": sum(r.get("lines_equal", 0) for r in rows), "of_lines": sum(r.get("lines_glyph_eval", 0) for r in rows),
+            "lines_30": sum(r.get("lines_equal_30", 0) for r in rows), "sizes": frac("sizes_equal")[0],
+            "sizes_30": frac("sizes_equal_30")[0], "harness": sum(r.get("harness_lines_differing", 0) for r in rows)}  # fmt: skip
+
+
+def _layout_lines(text: str, cfg: RenderConfig) -> list[list[str]]:
+    """glyph's lines per page as the harness reports them (NBSP as space), from the layout stage."""
+    return [[line.plain for line in page.lines] for page in layout_text(text, cfg).pages]
+
+
+def _differing(ours: list[list[str]], ref: list[list[str]]) -> int:
+    """Lines that differ (by position) between two layouts, page breaks included, plus the surplus."""
+    flat_o = [(i, x) for i, p in enumerate(ours) for x in p]
+    flat_r = [(i, x) for i, p in enumerate(ref) for x in p]
+    return sum(a != b for a, b in zip(flat_o, flat_r)) + abs(len(flat_o) - len(flat_r))
 
 
 # ----------------------------------------------------------------------------- report
@@ -411,29 +451,36 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## RULER: records prepared by RULER's own generator, loaded by `glyph eval ruler --data --templates`",
         "",
-        ("| model template | task | generator ran | records | prompt byte-equal | references equal | "
+        ("| model template | task | generator ran | records | prompt byte-equal | sent byte-equal | references equal | "
         "generation length = tokens_to_generate |"),
-        "|---|---|---|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     rows = result["ruler"]["records"]
     for key, run in result["ruler"]["generator"]["runs"].items():
         template, task = key.split("/")
         mine = [r for r in rows if r["template"] == template and r["task"] == task]
         if not run["ok"]:
-            lines.append(f"| {template} | {task} | no: {run['error']} | 0 | – | – | – |")
+            lines.append(f"| {template} | {task} | no: {run['error']} | 0 | – | – | – | – |")
             continue
         lines.append(
             f"| {template} | {task} | yes ({run['seconds']} s) | {len(mine)} | "
-            f"{sum(r['prompt_equal'] for r in mine)}/{len(mine)} | {sum(r['answers_equal'] for r in mine)}/{len(mine)} | "
+            f"{sum(r['prompt_equal'] for r in mine)}/{len(mine)} | {sum(r.get('sent_equal', False) for r in mine)}/{len(mine)} | "
+            f"{sum(r['answers_equal'] for r in mine)}/{len(mine)} | "
             f"{sum(r['max_new_tokens'] == r['official_tokens_to_generate'] for r in mine)}/{len(mine)} |"
         )
     lb = result["longbench"]
     lines += ["", "## LongBench: text prompts vs `pred.py`'s own statements, lengths vs `dataset2maxlen.json`", ""]
-    lines += ["| window (tokens) | records | prompt byte-equal | truncated | generation length equal |",
-              "|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [("| window (tokens) | records | prompt byte-equal | sent byte-equal | chat template as pred.py | "
+              "truncated | generation length equal |"),
+              "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for window, wrows in lb["windows"].items():
         lines.append(f"| {window} | {len(wrows)} | {sum(r['equal'] for r in wrows)}/{len(wrows)} | "
+                     f"{sum(r.get('sent_equal', False) for r in wrows)}/{len(wrows)} | "
+                     f"{sum(r.get('template_rule_equal', False) for r in wrows)}/{len(wrows)} | "
                      f"{sum(r['truncated'] for r in wrows)} | {sum(r['max_new_tokens_equal'] for r in wrows)}/{len(wrows)} |")  # fmt: skip
+    lines += ["", ("*Sent*: what glyph's text readers put on the wire (document and question joined as the "
+              "sample's prompt format says); *chat template as pred.py*: sent as a raw prompt exactly for "
+              "the tasks `pred.py` does not wrap in `build_chat`."), ""]
     lines += ["", f"Chat-template exceptions equal to `pred.py`'s list ({', '.join(lb['chat_skip_official'])}): "
               f"**{lb['chat_skip_equal']}**. Statements of `pred.py` executed: "
               + "; ".join(f"`{s.splitlines()[0]}`" for s in lb["pred_py_statements"]), ""]  # fmt: skip
@@ -456,26 +503,42 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## Rendering: Glyph's evaluation renderers vs glyph's renderer (config_en.json, Verdana)",
         "",
-        ("| script | context | chars | dpi | newlines | pages Glyph eval / glyph / word2png_function | "
-        "lines Glyph eval / glyph | equal lines | pages with the same lines | page sizes equal (max width diff) |"),
-        "|---|---|---:|---:|---|---|---|---:|---:|---|",
+        ("glyph renders Glyph's evaluation records with the keys of their renderer "
+        "(`glyph.eval.records.GLYPH_RENDERERS`: `paragraph-lines` 0, one reportlab Paragraph per context, "
+        "and for RULER `crop-margin` half); the *30-line* columns are glyph's default layout, the one of "
+        "`scripts/word2png_function.py` (30 source lines per Paragraph). *Harness*: `glyph.render.reference` "
+        "(reportlab itself) in the same one-Paragraph mode, against glyph's layout."),
+        "",
+        ("| script | context | chars | dpi | newlines | pages Glyph eval / glyph / 30-line / word2png_function | "
+        "lines Glyph eval / glyph / 30-line | equal lines glyph / 30-line | pages with the same lines glyph / 30-line | "
+        "page sizes equal glyph / 30-line (max diff px) | lines differing from the harness |"),
+        "|---|---|---:|---:|---|---|---|---|---|---|---:|",
     ]  # fmt: skip
     for r in result["render"]:
         lines.append(
             f"| {r['script']} | {r['id']} | {r['chars']:,} | {r['dpi']} | {r['newline']} | "
-            f"{r['pages_glyph_eval']} / {r['pages_glyph']} / {r['pages_word2png_function']} | "
-            f"{r.get('lines_glyph_eval', '–')} / {r.get('lines_glyph', '–')} | {r.get('lines_equal', '–')} | "
-            f"{r.get('pages_same_lines', '–')} | {r.get('sizes_equal', '–')} ({r.get('max_width_diff_px', '–')} px) |"
+            f"{r['pages_glyph_eval']} / {r['pages_glyph']} / {r.get('pages_glyph_30', '–')} / {r['pages_word2png_function']} | "
+            f"{r.get('lines_glyph_eval', '–')} / {r.get('lines_glyph', '–')} / {r.get('lines_glyph_30', '–')} | "
+            f"{r.get('lines_equal', '–')} / {r.get('lines_equal_30', '–')} | "
+            f"{r.get('pages_same_lines', '–')} / {r.get('pages_same_lines_30', '–')} | "
+            f"{r.get('sizes_equal', '–')} ({r.get('max_size_diff_px', '–')}) / {r.get('sizes_equal_30', '–')} "
+            f"({r.get('max_size_diff_px_30', '–')}) | {r.get('harness_lines_differing', '–')} |"
         )
+    totals = _render_totals(result["render"])
     lines += [
         "",
-        ("Line breaks are the same wherever newlines are plain line breaks. Page breaks are not always: "
-        "Glyph's evaluation renderers put the whole context into one reportlab Paragraph, glyph (like "
-        "Glyph's `scripts/word2png_function.py`, which its layout reproduces) 30 source lines per Paragraph, "
-        "and reportlab's orphan control moves a line across a page break differently at some Paragraph "
-        "boundaries. With the inline newline marker the difference is in the lines themselves (one "
-        "Paragraph flows through every marker). `word2png_ruler.py` crops the width at the last inked "
-        "column + 1 + margin/2 (glyph and the other scripts: + margin), so its pages are a few pixels narrower."),
+        (f"In all: pages holding the same lines {totals['pages']} of {totals['of_pages']} with Glyph's evaluation "
+        f"layout ({totals['pages_30']} with 30 lines per Paragraph); lines equal {totals['lines']} of "
+        f"{totals['of_lines']} ({totals['lines_30']}); page sizes equal {totals['sizes']} of {totals['of_pages']} "
+        f"({totals['sizes_30']}); lines differing between glyph and the reportlab harness in one-Paragraph mode: "
+        f"{totals['harness']}."),
+        "",
+        ("A page holds the same lines when its text (as pdfplumber extracts it from Glyph's PDF, whitespace "
+        "normalised) equals glyph's line for line. With 30 lines per Paragraph, reportlab's orphan control "
+        "moves a line across a page break differently at some Paragraph boundaries, and an inline newline "
+        "marker flows differently (every 30th newline ends a Paragraph instead of being drawn); "
+        "`word2png_ruler.py` crops at the last inked column/row + 1 + half the margin, the other scripts at "
+        "+ the margin."),
         "",
         "## What could not run, and why",
         "",

@@ -110,13 +110,18 @@ def main() -> None:
             page = context.new_page()  # a fresh page for the read-back
             page.goto(f"{url}/?token={TOKEN}")
             wait(page, "document.querySelectorAll('#gallery .thumb').length > 0")
+            before = page.inner_text("#render-info")
             page.fill("#dpi-value", "48")
             page.dispatch_event("#dpi-value", "change")
-            wait(page, "state.render && state.render.config.dpi === 48 && !state.render.config.reflow && "
-                       "!document.querySelector('#gallery').classList.contains('busy')")
+            wait(page, f"document.querySelector('#render-info').textContent !== {before!r} && "
+                       "state.render.config.dpi === 48 && !document.querySelector('#gallery').classList.contains('busy')")
+            page.wait_for_timeout(500)  # thumbnails decoded
             page.click("#gallery .thumb >> nth=0")
+            page.wait_for_function("document.querySelector('#zoom-img').complete && document.querySelector('#zoom-img').naturalWidth > 0")
             page.click("#zoom-read")
-            page.wait_for_selector("#read-scores:not([hidden]), #read-error:not([hidden])", timeout=600_000)
+            page.wait_for_selector("#read-scores:not([hidden]), #read-error:not([hidden])", timeout=120_000)
+            if page.is_hidden("#read-scores"):
+                raise SystemExit(f"read-back failed: {page.inner_text('#read-error')} {page.inner_text('#read-status')}")
             page.evaluate("document.querySelector('#read-text').scrollTop = 0")
             page.locator("#readback").screenshot(path=str(args.out / "ui_readback.png"))
             print("docs/ui_readback.png", flush=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))  # loopback helpers (no torch)
 from loopback import FakeUpstream, completion, json_response, serve_app, sse_response
@@ -102,6 +103,32 @@ def test_complete_parses_text_usage_reasoning_and_first_model() -> None:
         57,
     )
     assert answer.seconds > 0 and answer.raw == body
+
+
+def test_complete_prompt_posts_a_raw_prompt_to_completions() -> None:
+    """``/v1/completions`` (vLLM, SGLang): the prompt as given, the reply's ``text`` and usage parsed."""
+    app, seen = FastAPI(), []
+    replies = [
+        {"object": "text_completion", "choices": [{"index": 0, "text": " 4417", "finish_reason": "stop"}],
+         "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}},
+        {"object": "text_completion", "choices": []},
+    ]  # fmt: skip
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Any:
+        seen.append(await request.json())
+        return replies[len(seen) - 1]
+
+    with serve_app(app) as url:
+        client = make_client(url, **FAST)
+        prompt = "Examples:\n\nQ: a\nA: b\nQ: c\nA:"
+        answer = call(client, lambda c: c.complete_prompt({"model": "m", "prompt": prompt, "stop": ["\n"]}))
+        with pytest.raises(UpstreamError, match="no choices\\[0\\].text"):
+            call(client, lambda c: c.complete_prompt({"model": "m", "prompt": prompt}))
+    assert seen[0] == {"model": "m", "prompt": prompt, "stop": ["\n"], "stream": False}
+    assert (answer.text, answer.finish_reason, answer.usage.prompt_tokens, answer.usage.total_tokens) == (
+        " 4417", "stop", 12, 14,
+    )  # fmt: skip
 
 
 def test_retry_after_is_waited_for_and_capped() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from glyph.readers.base import Consumes, Reader, ReaderAnswer
+from glyph.readers.base import CHAT, Consumes, PromptFormat, Reader, ReaderAnswer
 from glyph.render.config import RenderConfig, reference_default
 from glyph.render.pages import RenderedPage
 from glyph.tokens import get_tokenizer
@@ -66,14 +66,22 @@ class EchoTextReader(Reader):
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
+        self.formats: list[PromptFormat] = []
 
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
         raise AssertionError("a text reader must not be given pages")
 
     def answer_text(
-        self, text: str, question: str, *, system: str | None = None, max_tokens: int = 512
+        self,
+        text: str,
+        question: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 512,
+        prompt_format: PromptFormat = CHAT,
     ) -> ReaderAnswer:
         self.seen.append((text, question))
+        self.formats.append(prompt_format)
         return ReaderAnswer(text)
 
 

@@ -140,7 +140,9 @@ def test_glyph_ruler_records(tmp_path, tok) -> None:
     assert niah.length == 4096 and niah.max_new_tokens == 128 and niah.metadata["postprocess"] == "glyph-ruler"
     assert niah.render is not None and niah.render["dpi"] == 96 and "font-path" not in niah.render
     assert "Missing.ttf" in niah.metadata["render_note"] and "newline-markup" not in niah.render
-    assert samples[1].render is None
+    # Glyph's RULER renderer (word2png_ruler.py): one Paragraph per context, the half-margin crop
+    assert samples[1].render == {"paragraph-lines": 0, "crop-margin": "half"}
+    assert niah.render["paragraph-lines"] == 0 and niah.render["crop-margin"] == "half"
     assert score_sample(niah, "7301442<|user|>") == 1.0
 
 
@@ -243,6 +245,23 @@ def test_glyph_mrcr_records_are_asked_and_graded_as_glyph_does(tok, cfg) -> None
     assert widths["\n" + heron.question] > widths["\n" + samples[1].question]
     (four,) = load_mrcr(OFFICIAL / "glyph_evaluation/mrcr/data", n_needles=[4], tokenizer=tok)
     assert four.task == "mrcr_4needle"
+    # Glyph's MRCR renderer puts a context in one reportlab Paragraph, and crops as the reference does
+    assert all(s.render and s.render["paragraph-lines"] == 0 and "crop-margin" not in s.render for s in samples)
+
+
+def test_glyph_records_render_as_glyphs_evaluation_renderers_do(tok, cfg) -> None:
+    """One Paragraph per context (and RULER's half-margin crop) over the run's config; off with the record configs."""
+    from glyph.eval.runner import EvalSettings
+
+    lb = next(iter(load_longbench(OFFICIAL / "glyph_evaluation/longbench/data", tokenizer=tok)))
+    official = next(iter(load_longbench(FIXTURES / "longbench", ["hotpotqa"], tokenizer=tok)))
+    ruler = next(iter(load_ruler_data(OFFICIAL / "glyph_evaluation/ruler/data", tokenizer=tok)))
+    on = EvalSettings(PromptRecorder(), cfg)
+    off = EvalSettings(PromptRecorder(), cfg, sample_configs=False)
+    assert (on.config_for(lb).paragraph_lines, on.config_for(lb).crop_margin) == (0, "full")
+    assert (on.config_for(ruler).paragraph_lines, on.config_for(ruler).crop_margin) == (0, "half")
+    assert on.config_for(official) is cfg and official.render is None  # LongBench's own data: glyph's layout
+    assert off.config_for(ruler) is cfg  # --no-record-config: the keys come from --set instead
 
 
 def test_glyph_longbench_record_config_with_its_font(tmp_path, tok, cfg) -> None:
@@ -325,7 +344,7 @@ def test_text_reader_gets_the_official_prompt_byte_for_byte(tok, cfg) -> None:
     reader = EchoTextReader()
     evaluate([s], reader, cfg)
     text, question = reader.seen[0]
-    assert f"{text}\n\n{question}" == s.text_prompt()  # the text reader's document + blank line + question
+    assert reader.formats[0].join(text, question) == s.text_prompt()  # what goes on the wire
 
 
 def test_qa_corpora_from_the_hub_match_the_json_files(monkeypatch) -> None:

@@ -46,7 +46,8 @@ def test_listing_imports_no_reader_and_no_evaluator() -> None:
     """)
     )
     assert out == (
-        "['ocr', 'ocr-pixels', 'openai', 'oracle', 'ppocr', 'rapidocr-page', 'tesseract', 'text', 'transformers'] "
+        "['ocr', 'ocr-pixels', 'openai', 'oracle', 'ppocr', 'rapidocr-page', 'tesseract', 'text', 'transformers', "
+        "'transformers-text'] "
         "['ocr-fidelity', 'ocr-ruler', 'synthetic', 'vlm-ruler'] []"
     )
 
@@ -224,7 +225,9 @@ def test_the_runner_dispatches_on_the_declaration_and_refuses_transcribers() -> 
         def answer_sample(self, sample, pages):  # type: ignore[no-untyped-def]
             raise AssertionError("answer_sample")
 
-        def answer_text(self, text, question, *, system=None, max_tokens=512):  # type: ignore[no-untyped-def]
+        def answer_text(  # type: ignore[no-untyped-def]
+            self, text, question, *, system=None, max_tokens=512, prompt_format=None
+        ):
             self.called.append("text")
             return ReaderAnswer("x")
 

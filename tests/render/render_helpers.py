@@ -6,7 +6,7 @@ from bisect import bisect_left
 from collections import Counter
 
 from glyph.render.config import FRAME_PADDING_PT, RenderConfig
-from glyph.render.layout import IGNORED, LINES_PER_PARAGRAPH, NBSP, WHITESPACE, Layout, NewlineMarker, reflow_text
+from glyph.render.layout import IGNORED, NBSP, WHITESPACE, Layout, NewlineMarker, reflow_text
 
 # what layout treats as separators in the source (plus the newline and NBSP, which are drawn as spaces)
 SPACES = frozenset(WHITESPACE) | {"\n", NBSP}
@@ -20,14 +20,16 @@ def visible(chars: str) -> Counter:
 def joiner_positions(text: str, cfg: RenderConfig) -> list[int]:
     """Source offsets of the newlines drawn as inline markers (none for '<br/>').
 
-    The reference joins 30 source lines per paragraph with the markup, so every newline but
-    each 30th is a joiner; with reflow, newlines inside a paragraph have become spaces first.
+    The reference joins 30 source lines (``paragraph-lines``) per paragraph with the markup, so
+    every newline but each 30th is a joiner (all of them with ``paragraph-lines`` 0); with
+    reflow, newlines inside a paragraph have become spaces first.
     """
     if not NewlineMarker.parse(cfg.newline_markup).text:
         return []
     work = reflow_text(text) if cfg.reflow else text
     newlines = [i for i, c in enumerate(work) if c == "\n"]
-    return [p for k, p in enumerate(newlines) if (k + 1) % LINES_PER_PARAGRAPH != 0]
+    group = cfg.paragraph_lines
+    return [p for k, p in enumerate(newlines) if not group or (k + 1) % group != 0]
 
 
 def marker_chars(text: str, cfg: RenderConfig) -> Counter:

@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 
 from glyph.render.config import FRAME_PADDING_PT, RenderConfig
 from glyph.render.layout import (
-    LINES_PER_PARAGRAPH,
     NBSP,
     Layout,
     Line,
@@ -110,7 +109,7 @@ def right_edge(cfg: RenderConfig) -> float:
 def classify(text: str, cfg: RenderConfig, line: Line) -> str:
     """'last' (its paragraph's last line), 'forced' (ended by a <br/>) or 'inner', from the source alone.
 
-    Paragraphs are 30 source lines (the reference's grouping); a line's span ends after the
+    Paragraphs are ``paragraph-lines`` source lines (30: the reference's grouping); a line's span ends after the
     newline that ends it, else where the next line's first word starts.
     """
     if line.end >= len(text):
@@ -119,7 +118,7 @@ def classify(text: str, cfg: RenderConfig, line: Line) -> str:
     if work[line.end - 1] != "\n":
         return "inner"
     k = work.count("\n", 0, line.end - 1)  # index of this newline among all newlines
-    if (k + 1) % LINES_PER_PARAGRAPH == 0:
+    if cfg.paragraph_lines and (k + 1) % cfg.paragraph_lines == 0:
         return "last"
     return "forced" if not NewlineMarker.parse(cfg.newline_markup).text else "inner"
 

@@ -46,6 +46,7 @@ def configs(draw: st.DrawFn) -> RenderConfig:
             "first-line-indent": draw(st.sampled_from([0, 12])),
             "space-before": draw(st.sampled_from([0, 5])),
             "space-after": draw(st.sampled_from([0, 3])),
+            "paragraph-lines": draw(st.sampled_from([30, 0, 1, 2, 7])),
         }
     )
 
@@ -133,6 +134,8 @@ CASE_CONFIGS = {
     },
     "marker-right": {"newline-markup": '<font color="#FF0000"> \\n </font>', "alignment": "RIGHT",
                      "page-size": "200,300", "tab-size": 0},
+    "one-paragraph": {"paragraph-lines": 0, "space-before": 3, "page-size": "300,200"},
+    "marker-one-paragraph": {"newline-markup": '<font color="#FF0000"> \\n </font>', "paragraph-lines": 0},
 }  # fmt: skip
 
 

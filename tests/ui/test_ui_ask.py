@@ -7,12 +7,10 @@ import socket
 from typing import Any
 
 import httpx
-from serve_helpers import FakeUpstream  # noqa: E402
-from ui_helpers import TOKEN, running_ui  # noqa: I001 - puts the shared serve helpers on sys.path
+from serve_helpers import FakeUpstream
+from ui_helpers import TEXT, TOKEN, ask_events, render_text, running_ui
 
 from glyph.render.config import reference_default
-
-TEXT = "The vault code is 4417. " * 30
 
 
 def _streaming(body: dict[str, Any], n: int) -> Any:
@@ -33,32 +31,6 @@ def _streaming(body: dict[str, Any], n: int) -> Any:
     return StreamingResponse(lines(), media_type="text/event-stream")
 
 
-def _events(base: str, render_id: str, question: str) -> list[tuple[str, dict[str, Any]]]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
-        job = c.post("/api/ask", json={"render": render_id, "question": question})
-        assert job.status_code == 200, job.text
-        events, name = [], None
-        with c.stream("GET", f"/api/ask/{job.json()['id']}/events") as r:
-            assert r.headers["content-type"].startswith("text/event-stream")
-            for line in r.iter_lines():
-                if line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    events.append((name, json.loads(line[6:])))
-        again = c.get(f"/api/ask/{job.json()['id']}/events")
-        assert again.status_code == 404  # each question streams once
-    return events
-
-
-def _render(base: str) -> str:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
-        doc = c.post("/api/documents", json={"text": TEXT}).json()
-        r = c.post("/api/render", json={"document": doc["id"], "config": reference_default().to_reference_dict()})
-        return r.json()["id"]
-
-
 def _dead_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -70,7 +42,7 @@ def test_both_answers_stream_with_server_prompt_tokens_and_latency() -> None:
     with upstream.running() as up:
         side = {"url": up + "/v1"}
         with running_ui(page=side, text=side, max_tokens=16) as base:
-            events = _events(base, _render(base), "What is the vault code?")
+            events = ask_events(base, render_text(base), "What is the vault code?")
     by = {(name, d.get("side")): d for name, d in events}
     text = {k: "".join(d["text"] for n, d in events if n == "delta" and d["side"] == k) for k in ("pages", "text")}
     assert text == {"pages": "pages say 4417 ", "text": "text says 4417 "}
@@ -93,7 +65,7 @@ def test_a_dead_endpoint_is_an_error_on_its_side_only() -> None:
     with upstream.running() as up:
         dead = f"http://127.0.0.1:{_dead_port()}/v1"
         with running_ui(page={"url": dead}, text={"url": up + "/v1"}, max_retries=0) as base:
-            events = _events(base, _render(base), "Code?")
+            events = ask_events(base, render_text(base), "Code?")
     errors = [d for n, d in events if n == "error"]
     assert len(errors) == 1 and errors[0]["side"] == "pages"
     assert "cannot reach" in errors[0]["message"] and dead in errors[0]["message"]
@@ -108,6 +80,6 @@ def test_too_many_pages_are_refused_before_sending() -> None:
             doc = c.post("/api/documents", json={"text": TEXT * 20}).json()
             r = c.post("/api/render", json={"document": doc["id"], "config": reference_default().to_reference_dict()}).json()
         assert len(r["pages"]) > 1
-        events = _events(base, r["id"], "Code?")
+        events = ask_events(base, r["id"], "Code?")
     (error,) = [d for n, d in events if n == "error"]
     assert "at most 1 per request" in error["message"] and upstream.calls == 0

@@ -111,6 +111,55 @@ def test_zoom_shows_real_pixels_and_read_back_marks_the_text(ui_page) -> None:
     assert float(page.inner_text("#char-acc").rstrip("%")) > 90
 
 
+def _held_read(page, held: list) -> None:
+    """Click read back and wait until its request is held by the route (answered when released)."""
+    page.click("#read-button")
+    while not held:
+        page.wait_for_timeout(50)
+
+
+def test_read_back_survives_a_rerender_of_the_same_pages_not_a_new_config(ui_page) -> None:
+    """A typed value's native change event on blur re-renders the same config mid read-back.
+
+    Renders are content-addressed (document id + config hash), so the result still belongs to the
+    pages shown; after a render of another config it is stale, and the panel says so. The read
+    request is held until the re-render is done, so the order is certain.
+    """
+    page = ui_page
+    held: list = []
+
+    def hold(route) -> None:
+        held.append(route)
+
+    page.route("**/pages/*/read", hold)
+    try:
+        page.evaluate("document.querySelector('#read-scores').hidden = true")
+        _held_read(page, held)
+        page.evaluate("render()")  # the same document and config
+        page.wait_for_function("!document.querySelector('#gallery').classList.contains('busy')")
+        held.pop().continue_()
+        page.wait_for_selector("#read-scores:not([hidden]), #read-error:not([hidden])", timeout=120_000)
+        assert page.is_hidden("#read-error") and "character edits" in page.inner_text("#read-status")
+
+        page.evaluate("document.querySelector('#read-scores').hidden = true")
+        _held_read(page, held)
+        before = page.inner_text("#render-info")
+        page.fill("#dpi-value", "80")
+        page.dispatch_event("#dpi-value", "change")  # another config
+        assert page.evaluate("state.render.config.dpi") == 72  # the controls edit a copy, not the render shown
+        wait_render(page, before)
+        assert page.evaluate("state.render.config.dpi") == 80
+        held.pop().continue_()
+        page.wait_for_function("document.querySelector('#read-status').textContent.includes('read again')", timeout=120_000)
+        assert page.is_hidden("#read-scores")
+    finally:
+        page.unroute("**/pages/*/read", hold)
+    before = page.inner_text("#render-info")
+    page.fill("#dpi-value", "72")
+    page.dispatch_event("#dpi-value", "change")
+    wait_render(page, before)
+
+
 def test_search_study_hover_and_eval_runs(browser) -> None:
     with running_ui(studies=(str(ROOT / "benchmarks/results/search"),), runs=(ROOT / "benchmarks/results/ruler_offline",)) as url:
         page = open_page(browser, url)
@@ -146,5 +195,6 @@ def test_ask_the_tiny_model_behind_glyph_serve(browser, glm_gateway: str) -> Non
             assert re.search(r"prompt tokens\s+[\d,]+ \(server\)", stats), stats
             assert page.inner_text(f"{side_id} .answer").strip()  # the model's words (or "(empty answer)")
             assert page.is_hidden(f"{side_id} .side-error")
+            assert "expected" not in stats  # the essay example's answer does not belong to a typed text
         pages_prompt = int(re.search(r"prompt tokens\s+([\d,]+)", page.inner_text("#side-pages .stats")).group(1).replace(",", ""))
         assert pages_prompt > int(page.inner_text("#visual-tokens").replace(",", ""))  # the page's image tokens, and the question

@@ -6,6 +6,7 @@ installs it), headless, with a fresh profile and no background traffic.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import tempfile
@@ -14,12 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))  # shared helpers (uvicorn on loopback)
-from serve_helpers import serve_app  # noqa: E402
+from serve_helpers import serve_app
 
-from glyph.ui import UISettings, asgi_app  # noqa: E402
+from glyph.render.config import reference_default
+from glyph.ui import UISettings, asgi_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
 ]
 TOKEN = "test-token"
+TEXT = "The vault code is 4417. " * 30  # the document the ask tests render
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -71,3 +75,31 @@ def wait_render(page: Any, before: str) -> None:
         "([b]) => document.querySelector('#render-info').textContent !== b && !document.querySelector('#gallery').classList.contains('busy')",
         arg=[before], timeout=60_000,
     )
+
+
+def ask_events(base: str, render_id: str, question: str) -> list[tuple[str, dict[str, Any]]]:
+    """Ask about a render over the API and collect the event stream the page reads, to its end."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+        job = c.post("/api/ask", json={"render": render_id, "question": question})
+        assert job.status_code == 200, job.text
+        events, name = [], None
+        with c.stream("GET", f"/api/ask/{job.json()['id']}/events") as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    events.append((name, json.loads(line[6:])))
+        again = c.get(f"/api/ask/{job.json()['id']}/events")
+        assert again.status_code == 404  # each question streams once
+    return events
+
+
+def render_text(base: str) -> str:
+    """Upload :data:`TEXT` and render it under the reference default config; the render's id."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+        doc = c.post("/api/documents", json={"text": TEXT}).json()
+        r = c.post("/api/render", json={"document": doc["id"], "config": reference_default().to_reference_dict()})
+        return r.json()["id"]

@@ -420,7 +420,7 @@ def longbench(
         data=data, layout="glyph-evaluation" if glyph_layout else "longbench", tokenizer=tokenizer,
         prompts=text_prompts, page_prompts={"name": pages["path"], "sha256": pages["sha256"]} if pages else None,
         max_length=window, maxlen_file=files.sources.get("maxlen"), postprocess=clean,
-        max_new_tokens=max_new_tokens, official_prompts="prompts" in files.sources, notes=notes,
+        max_new_tokens=max_new_tokens, notes=notes,
     )  # fmt: skip
     meta = {"data": data, "tasks": _split(tasks), "limit": limit}
     _run(items, len(items), "longbench", reader, reader_opt, config, set_, out_dir, p,

@@ -11,8 +11,7 @@ from glyph.cli.common import app, out
 def readers_cmd() -> None:
     """List the readers --reader accepts (built-in ones and installed plugins), one line each.
 
-    Any of them followed by -extract (e.g. ocr-extract) answers evaluation questions by its
-    transcription plus rule-based extraction: a legibility bound, not a language model.
+    Any of them followed by -extract (e.g. ocr-extract) answers evaluation questions by its transcription plus rule-based extraction: a legibility bound, not a language model.
     """
     from glyph.readers import reader_names
 

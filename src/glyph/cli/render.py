@@ -187,8 +187,7 @@ def show_config(
 ) -> None:
     """Print a config as reference-compatible JSON (the default one, or a file with --set overrides).
 
-    Fonts are named portably (a family name, or '<package>:<path>' for a font a Python package
-    ships), so the JSON loads on other machines; --font-file writes file paths instead.
+    Fonts are named portably (a family name, or '<package>:<path>' for a font a Python package ships), so the JSON loads on other machines; --font-file writes file paths instead.
     """
     import json
 

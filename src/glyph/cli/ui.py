@@ -30,7 +30,7 @@ def ui(
     page_model: Annotated[str | None, typer.Option(help="Page model name (default: the server's first).")] = None,
     page_api_key: Annotated[str | None, typer.Option(envvar="GLYPH_PAGE_API_KEY", help="Bearer key of the page server.")] = None,
     page_local: Annotated[
-        str | None, typer.Option(help="Or: a local VLM checkpoint run with transformers (needs glyph-vtc[local]).")
+        str | None, typer.Option(help="Or: a local VLM checkpoint run with transformers (needs glyph-vtc\\[local]).")
     ] = None,
     text_url: Annotated[
         str | None, typer.Option(envvar="GLYPH_TEXT_URL", help="Text model: OpenAI-compatible LLM server.")
@@ -63,12 +63,11 @@ def ui(
     open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
-    """The playground: paste text or pick an example, move the typography controls and watch pages,
-    token bill and compression change; read a page back with errors marked; ask a page model and a
-    text model the same question side by side; open search studies and eval runs.
+    """The playground in your browser: pages, token bill, read-back, and a page model beside a text model.
 
-    Models are named here (flags or GLYPH_PAGE_URL / GLYPH_TEXT_URL), never by the page. It listens on
-    127.0.0.1 and prints a URL with a token: only a browser that opened that URL gets in.
+    Paste text, upload a file or pick an example; move the typography controls and watch the pages, the token bill and the compression change; read a page back with the errors marked; ask a page model and a text model the same question side by side; open search studies and eval runs.
+
+    Models are named here (flags, or GLYPH_PAGE_URL / GLYPH_TEXT_URL), never by the page. It listens on 127.0.0.1 and prints a URL with a token: only a browser that opened that URL gets in.
     """
     import uvicorn
     from pydantic import ValidationError

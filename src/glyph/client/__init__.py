@@ -17,7 +17,8 @@ What is here, one module each:
 * :mod:`.retry`: the retry policy (429/5xx with ``Retry-After``, refused connections; never
   4xx or read timeouts);
 * :mod:`.streaming`: SSE chunks folded into a :class:`StreamedCompletion` with TTFT and TPOT;
-* :mod:`.completion`: :class:`Completion` and :class:`Usage`, parsed from a reply;
+* :mod:`.completion`: :class:`Completion` and :class:`Usage`, parsed from a reply (chat, or a
+  raw prompt's ``/completions``);
 * :mod:`.content`: messages and page images (PNG data URLs) in the chat format;
 * :mod:`.sync`: :func:`run_sync`, the bridge from blocking code.
 
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from glyph.client.client import OpenAIClient, make_client
-    from glyph.client.completion import Completion, Usage, parse_completion
+    from glyph.client.completion import Completion, Usage, parse_completion, parse_text_completion
     from glyph.client.content import capped_size, chat_messages, image_data_url, image_part
     from glyph.client.errors import (
         UpstreamConnectionError,
@@ -57,6 +58,7 @@ _EXPORTS = {
     "Completion": "glyph.client.completion",
     "Usage": "glyph.client.completion",
     "parse_completion": "glyph.client.completion",
+    "parse_text_completion": "glyph.client.completion",
     "capped_size": "glyph.client.content",
     "chat_messages": "glyph.client.content",
     "image_data_url": "glyph.client.content",
@@ -87,6 +89,7 @@ __all__ = [
     "make_client",
     "normalize_base_url",
     "parse_completion",
+    "parse_text_completion",
     "run_sync",
 ]
 

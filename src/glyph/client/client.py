@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from glyph.client.completion import Completion, parse_completion
+from glyph.client.completion import Completion, parse_completion, parse_text_completion
 from glyph.client.errors import (
     UpstreamConnectionError,
     UpstreamError,
@@ -138,6 +138,21 @@ class OpenAIClient:
         start = time.perf_counter()
         body = await self.chat(payload)
         return parse_completion(body, time.perf_counter() - start)
+
+    async def completions(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``POST /completions`` (non-streaming): a raw ``prompt``, no chat template (vLLM, SGLang)."""
+        return await self.request_json("POST", "completions", {**payload, "stream": False})
+
+    async def complete_prompt(self, payload: dict[str, Any]) -> Completion:
+        """``POST /completions``, parsed: the first choice's ``text``, the usage, the wall time.
+
+        For prompts a benchmark sends without a chat template (LongBench's few-shot and code
+        tasks): the server tokenizes ``payload["prompt"]`` as it is.
+        """
+        self._session()
+        start = time.perf_counter()
+        body = await self.completions(payload)
+        return parse_text_completion(body, time.perf_counter() - start)
 
     async def models(self) -> dict[str, Any]:
         """``GET /models``."""

@@ -1,4 +1,4 @@
-"""A chat completion as our callers use it: the reply text, the server's token usage, the time.
+"""A completion as our callers use it: the reply text, the server's token usage, the time.
 
 Readers wrap it in their ``ReaderAnswer``; the search's proposer and an LLM judge only need
 ``text``. Parsing is forgiving where servers differ (content as a string or as parts, a
@@ -35,7 +35,8 @@ class Usage:
 
 @dataclass(frozen=True)
 class Completion:
-    """The first choice of a ``chat.completion``, with the usage and the wall time of the call."""
+    """The first choice of a ``chat.completion`` (or a raw-prompt ``text_completion``), with the
+    usage and the wall time of the call."""
 
     text: str
     usage: Usage = field(default_factory=Usage)
@@ -66,6 +67,22 @@ def parse_completion(body: dict[str, Any], seconds: float = 0.0) -> Completion:
         seconds=seconds,
         finish_reason=choice.get("finish_reason"),
         reasoning=reasoning if isinstance(reasoning, str) else "",
+        raw=body,
+    )
+
+
+def parse_text_completion(body: dict[str, Any], seconds: float = 0.0) -> Completion:
+    """A ``text_completion`` body (``POST /completions``, a raw prompt) -> :class:`Completion`."""
+    try:
+        choice = body["choices"][0]
+        text = choice["text"]
+    except (KeyError, IndexError, TypeError):
+        raise UpstreamError(f"response has no choices[0].text: {json.dumps(body)[:300]}") from None
+    return Completion(
+        text=text if isinstance(text, str) else "",
+        usage=Usage.from_body(body.get("usage")),
+        seconds=seconds,
+        finish_reason=choice.get("finish_reason"),
         raw=body,
     )
 

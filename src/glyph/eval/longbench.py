@@ -20,9 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from glyph.eval.official import NO_CHAT_TEMPLATE, LongBenchPromptFiles, glyph_page_prompt, split_longbench
+from glyph.eval.official import (
+    NO_CHAT_TEMPLATE,
+    STOP_AT_NEWLINE,
+    LongBenchPromptFiles,
+    glyph_page_prompt,
+    split_longbench,
+)
 from glyph.eval.prompts import Prompts, fill, load_prompts
-from glyph.eval.records import hub_records, read_records, render_overrides
+from glyph.eval.records import glyph_render_overrides, hub_records, read_records, render_overrides
 from glyph.eval.sample import Sample, bucket_for, longbench_e_bin
 from glyph.eval.truncate import truncate_context
 from glyph.tokens import TextTokenizer, get_tokenizer
@@ -149,16 +155,20 @@ def to_sample(
             truncation = {"tokens": cut.tokens, "max_length": max_length, "kept_head": cut.kept_head,
                           "kept_tail": cut.kept_tail}  # fmt: skip
     page_template = files.page_template(base)
-    render, render_note = render_overrides(record.get("config"), rid, font_dirs)
+    glyph_layout = "unique_id" in record or "config" in record  # Glyph's add_uid_jsonl.py output
+    render, render_note = (glyph_render_overrides("longbench", record.get("config"), rid, font_dirs)
+                           if glyph_layout else render_overrides(record.get("config"), rid, font_dirs))  # fmt: skip
     meta: dict[str, Any] = {
         "all_classes": record.get("all_classes") or None,
         "official_length": record.get("length"),
         "language": record.get("language"),
     }
-    if "unique_id" in record or "config" in record:  # Glyph's add_uid_jsonl.py output
+    if glyph_layout:
         meta["source_layout"] = "glyph-evaluation"
     if base in NO_CHAT_TEMPLATE:
         meta["chat_template"] = False  # LongBench prompts these tasks without the chat template
+    if base in STOP_AT_NEWLINE:
+        meta["stop"] = ["\n"]  # pred.py ends samsum at its first newline (for text models)
     if truncation:
         meta["truncation"] = truncation
     if postprocess:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from glyph.eval.prompts import Prompts, fill, load_prompts
-from glyph.eval.records import hub_records, read_records, render_overrides
+from glyph.eval.records import glyph_render_overrides, hub_records, read_records
 from glyph.eval.sample import Sample, range_bin
 from glyph.tokens import TextTokenizer, get_tokenizer
 
@@ -112,7 +112,7 @@ def glyph_to_sample(
     m = _GLYPH_BIN.search(uid)
     n = int(record.get("n_needles") or (m.group(1) if m else 0))
     question = str(record["question"])
-    render, note = render_overrides(record.get("config"), uid, font_dirs)
+    render, note = glyph_render_overrides("mrcr", record.get("config"), uid, font_dirs)
     meta: dict[str, Any] = {
         "random_string_to_prepend": record["random_string_to_prepend"],
         "n_needles": n,

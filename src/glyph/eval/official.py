@@ -142,6 +142,10 @@ def glyph_page_prompt(template: str, record: dict[str, Any]) -> str:
 #: are better off without build prompts on these tasks").
 NO_CHAT_TEMPLATE = ("trec", "triviaqa", "samsum", "lsht", "lcc", "repobench-p")
 
+#: LongBench ends these datasets' answers at the first newline (``pred.py``: the newline token is
+#: an end-of-sequence id for samsum, "prevent illegal output on samsum").
+STOP_AT_NEWLINE = ("samsum",)
+
 
 # ----------------------------------------------------------------------------- RULER
 

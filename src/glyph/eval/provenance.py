@@ -175,7 +175,6 @@ def longbench_provenance(
     maxlen_file: dict[str, str] | None,
     postprocess: str | None,
     max_new_tokens: int | None = None,
-    official_prompts: bool = False,
     notes: Sequence[str] = (),
 ) -> Provenance:
     """LongBench (v1, LongBench-E, or Glyph's preprocessed copy)."""
@@ -184,12 +183,12 @@ def longbench_provenance(
         if maxlen_file
         else "per dataset (LongBench's dataset2maxlen values, built in)"
     )
-    chat = "the reader's chat template on every task"
-    if official_prompts:
-        chat = (
-            "LongBench sends trec, triviaqa, samsum, lsht, lcc and repobench-p without a chat template; "
-            "glyph's chat readers apply theirs to every task (samples record chat_template=false)"
-        )
+    chat = (
+        "text readers send trec, triviaqa, samsum, lsht, lcc and repobench-p as a raw prompt without a chat "
+        "template (LongBench pred.py: /v1/completions, or the tokenizer on the prompt as is) and end samsum "
+        "at its first newline; page readers use the chat format on every task, no stop (Glyph's "
+        "post_api_longbench.py)"
+    )
     return Provenance(
         benchmark="longbench",
         data=data,

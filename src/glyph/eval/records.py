@@ -93,3 +93,25 @@ def _find_font(font: str, search_dirs: Sequence[str | Path]) -> Path | None:
             if candidate.is_file():
                 return candidate.resolve()
     return None
+
+
+#: What Glyph's evaluation renderers (thu-coai/Glyph ``evaluation/<benchmark>/scripts/word2png_*.py``)
+#: do that a record's config does not say: the whole context in one reportlab Paragraph (not 30 lines
+#: per Paragraph, as ``word2png_function.py``), and for RULER a crop at the last ink + 1 + half the margin.
+GLYPH_RENDERERS: dict[str, dict[str, Any]] = {
+    "longbench": {"paragraph-lines": 0},
+    "mrcr": {"paragraph-lines": 0},
+    "ruler": {"paragraph-lines": 0, "crop-margin": "half"},
+}
+
+
+def glyph_render_overrides(
+    benchmark: str, config: Any, record: str, search_dirs: Sequence[str | Path] = ()
+) -> tuple[dict[str, Any], str | None]:
+    """A Glyph evaluation record's rendering keys: its renderer's (:data:`GLYPH_RENDERERS`), then its own config.
+
+    With these the pages are the ones Glyph's evaluation scripts render for the record (the same
+    lines on the same pages), not the ones ``word2png_function.py`` would.
+    """
+    own, note = render_overrides(config, record, search_dirs)
+    return {**GLYPH_RENDERERS[benchmark], **(own or {})}, note

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from glyph.eval.official import RulerTemplates, split_ruler_input
-from glyph.eval.records import read_records, render_overrides
+from glyph.eval.records import glyph_render_overrides, read_records
 from glyph.eval.ruler import QA_TASKS, RULER_TASKS
 from glyph.eval.sample import Sample, bucket_for, length_label
 from glyph.tokens import TextTokenizer, get_tokenizer
@@ -154,7 +154,7 @@ def glyph_sample(
     outputs = [outputs] if isinstance(outputs, str) else [str(o) for o in outputs]
     tokens = templates.tokens_to_generate(task) if templates else _builtin_tokens(task)
     target = length or int(record.get("length") or 0)
-    render, note = render_overrides(record.get("config"), rid, font_dirs)
+    render, note = glyph_render_overrides("ruler", record.get("config"), rid, font_dirs)
     meta: dict[str, Any] = {
         "source_layout": "glyph-evaluation",
         "postprocess": "glyph-ruler",

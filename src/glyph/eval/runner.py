@@ -3,10 +3,14 @@
 Three ways a reader is asked, picked by what it declares it consumes (``reader.consumes``,
 :class:`glyph.readers.Consumes`):
 
-* ``text``: the text baseline gets ``aanswer_text(instruction + context, question)``;
-  nothing is rendered;
+* ``text``: the text baseline gets ``aanswer_text(instruction + context, question,
+  prompt_format=...)``: joined as the sample's joiner says they are the sample's text prompt byte
+  for byte, sent with or without the chat template and with the stop strings the benchmark
+  gives the task (LongBench's ``pred.py``); nothing is rendered;
 * ``sample``: the offline extractor gets ``answer_sample(sample, pages)``;
-* ``pages``: a VLM gets ``aanswer(pages, instruction + question)``.
+* ``pages``: a VLM gets ``aanswer(pages, instruction + question)`` in the chat format, for every
+  task: Glyph's own evaluation (``post_api_longbench.py --use_image``) sends every LongBench task,
+  the raw-prompt ones included, as a chat turn of images and text, with no stop strings.
 
 A reader that only transcribes (``answers = False``: ``ocr``, ``oracle``) is refused with a
 pointer to its ``-extract`` wrapper (:func:`glyph.eval.extract.resolve_reader`).
@@ -148,7 +152,9 @@ async def _ask(s: EvalSettings, sample: Sample, pages: list[Any]) -> ReaderAnswe
     budget = s.budget(sample)
     if reader.consumes is Consumes.TEXT:
         text, question = sample.text_reader_parts()
-        return await reader.aanswer_text(text, question, system=s.system, max_tokens=budget)
+        return await reader.aanswer_text(
+            text, question, system=s.system, max_tokens=budget, prompt_format=sample.prompt_format()
+        )
     if reader.consumes is Consumes.SAMPLE:
         return await asyncio.to_thread(reader.answer_sample, sample, pages)
     return await reader.aanswer(pages, sample.page_prompt(), system=s.system, max_tokens=budget)

@@ -13,6 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from glyph.readers.base import PromptFormat
+
 _LENGTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 
 
@@ -129,18 +131,23 @@ class Sample:
         return self.joiner.join(part for part in (self.instruction, self.question) if part)
 
     def text_reader_parts(self) -> tuple[str, str]:
-        """``(document, question)`` for a text reader, which sends ``document + "\\n\\n" + question``.
+        """``(document, question)`` for a text reader, which joins them with :meth:`prompt_format`'s joiner.
 
-        With official prompts (``joiner == ""``) the blank line is taken from the question when
-        the template has one there, so the text sent is the official prompt byte for byte;
-        where the template has none (RULER's ``\\n`` before the question) one blank line is added.
+        Sent that way they are :meth:`text_prompt` byte for byte: with official prompts
+        (``joiner == ""``) each part carries the template's own whitespace, so a template's
+        single ``\\n`` before the question (LongBench's trec and lsht, RULER) stays one.
         """
-        if self.joiner == "\n\n" or not self.question:
-            return self.joiner.join(p for p in (self.instruction, self.context) if p), self.question
-        document = self.instruction + self.context
-        if self.question.startswith("\n\n"):
-            return document, self.question[2:]
-        return document.rstrip("\n"), self.question.lstrip("\n")
+        return self.joiner.join(p for p in (self.instruction, self.context) if p), self.question
+
+    def prompt_format(self) -> PromptFormat:
+        """How a text reader sends this sample: the joiner, and the benchmark's rules for its task
+        (``metadata['chat_template'] = False``: a raw prompt; ``metadata['stop']``: stop strings)."""
+        stop = self.metadata.get("stop") or ()
+        return PromptFormat(
+            joiner=self.joiner,
+            chat_template=self.metadata.get("chat_template") is not False,
+            stop=(stop,) if isinstance(stop, str) else tuple(stop),
+        )
 
     @property
     def content_hash(self) -> str:

@@ -1,8 +1,10 @@
 """Readers: turn rendered pages back into text (OCR) or answers (VLMs), behind one interface."""
 
 from glyph.readers.base import (
+    CHAT,
     READERS,
     Consumes,
+    PromptFormat,
     Reader,
     ReaderAnswer,
     ReaderUnavailableError,
@@ -13,8 +15,10 @@ from glyph.readers.base import (
 )
 
 __all__ = [
+    "CHAT",
     "READERS",
     "Consumes",
+    "PromptFormat",
     "Reader",
     "ReaderAnswer",
     "ReaderUnavailableError",

@@ -7,7 +7,9 @@ declaration instead of probing for methods:
 
 * ``PAGES``: ``answer(pages, question)``, a VLM (``openai``, ``transformers``); a pages reader
   that does not answer (``answers = False``: ``ocr``, ``oracle``) only transcribes;
-* ``TEXT``: ``answer_text(text, question)``, a text LLM given the document itself (``text``);
+* ``TEXT``: ``answer_text(text, question, prompt_format=...)``, a text LLM given the document
+  itself (``text``, ``transformers-text``); the :class:`PromptFormat` says how the two go on the
+  wire (what joins them, chat template or raw prompt, stop strings), as a benchmark prescribes;
 * ``SAMPLE``: ``answer_sample(sample, pages)``, given the whole evaluation sample (the
   rule-based extractor of ``glyph.eval.extract``, which wraps a transcribing reader).
 
@@ -46,6 +48,51 @@ class Consumes(StrEnum):
     PAGES = "pages"  # answer(pages, question): the rendered pages, the question as text
     TEXT = "text"  # answer_text(text, question): the document text itself, nothing rendered
     SAMPLE = "sample"  # answer_sample(sample, pages): the whole sample (its query) and its pages
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a text reader puts a document and its question on the wire, as a benchmark prescribes.
+
+    Why: a score sits beside a published one only if the model read the published prompt byte
+    for byte. ``joiner`` goes between document and question (official prompt files carry their
+    own whitespace, so theirs is ``""``); ``chat_template=False`` sends the joined text as a raw
+    prompt, no chat template (LongBench's trec, triviaqa, samsum, lsht, lcc, repobench-p: the
+    ``/v1/completions`` endpoint, or the tokenizer on the text as is); ``stop`` ends the answer
+    at any of these strings (LongBench's samsum: the first newline).
+    """
+
+    joiner: str = "\n\n"
+    chat_template: bool = True
+    stop: tuple[str, ...] = ()
+
+    def join(self, document: str, question: str) -> str:
+        """The prompt: document, joiner, question (an empty part and its joiner left out)."""
+        return self.joiner.join(part for part in (document, question) if part)
+
+
+#: the default: a chat turn of document, blank line, question
+CHAT = PromptFormat()
+
+
+def no_system_in_raw_prompt(system: str | None, fmt: PromptFormat) -> None:
+    """Refuse a system prompt where there is no chat template to put it in."""
+    if system and not fmt.chat_template:
+        raise ValueError(
+            "this prompt is sent without a chat template (the benchmark's rule for its task), "
+            f"so it has no place for the system prompt {system[:60]!r}; drop --system for this benchmark"
+        )
+
+
+def pages_text(pages: Sequence[RenderedPage]) -> str:
+    """The document behind glyph-rendered pages (their ground-truth text, joined by newlines),
+    for text readers asked about pages."""
+    if not pages or not any(p.lines for p in pages):
+        raise ValueError(
+            "a text reader needs pages from glyph's renderer (they carry their text); "
+            "or call answer_text(text, question)"
+        )
+    return "\n".join(p.text for p in pages)
 
 
 @dataclass(frozen=True)
@@ -115,16 +162,31 @@ class Reader(ABC):
         return await asyncio.to_thread(self.answer, pages, question, system=system, max_tokens=max_tokens)
 
     def answer_text(
-        self, text: str, question: str, *, system: str | None = None, max_tokens: int = 512
+        self,
+        text: str,
+        question: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 512,
+        prompt_format: PromptFormat = CHAT,
     ) -> ReaderAnswer:
-        """Answer ``question`` about a document given as text (readers that consume ``TEXT``)."""
+        """Answer ``question`` about a document given as text (readers that consume ``TEXT``),
+        sending ``prompt_format.join(text, question)`` as ``prompt_format`` says."""
         raise NotImplementedError(f"reader {self.name!r} does not read plain text (it consumes {self.consumes})")
 
     async def aanswer_text(
-        self, text: str, question: str, *, system: str | None = None, max_tokens: int = 512
+        self,
+        text: str,
+        question: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 512,
+        prompt_format: PromptFormat = CHAT,
     ) -> ReaderAnswer:
         """Async ``answer_text``; the default runs the blocking one in a worker thread."""
-        return await asyncio.to_thread(self.answer_text, text, question, system=system, max_tokens=max_tokens)
+        return await asyncio.to_thread(
+            self.answer_text, text, question, system=system, max_tokens=max_tokens, prompt_format=prompt_format
+        )
 
     def answer_sample(self, sample: Any, pages: Sequence[RenderedPage]) -> ReaderAnswer:
         """Answer a ``glyph.eval.Sample`` from its pages (readers that consume ``SAMPLE``)."""
@@ -196,6 +258,12 @@ READERS.builtin(
     "glyph.readers.local_hf:TransformersReader",
     "local VLM checkpoint via transformers (AutoModelForImageTextToText); options model, device, dtype, "
     "batch_size",
+)
+READERS.builtin(
+    "transformers-text",
+    "glyph.readers.local_hf:TransformersTextReader",
+    "text-only baseline on a local checkpoint (a causal LM or a VLM) via transformers; options model, "
+    "device, dtype, batch_size",
 )
 
 

@@ -44,7 +44,8 @@ def reader_answer(completion: Completion) -> ReaderAnswer:
 
 
 class ChatEndpointReader(Reader):
-    """Asks ``/chat/completions`` of one server; subclasses build the messages.
+    """Asks ``/chat/completions`` (or ``/completions`` for a raw prompt) of one server; subclasses
+    build the messages.
 
     Sync calls (``answer``, ``transcribe``) run on a private event loop each and close their
     connections afterwards; async callers use ``aanswer`` and share one pool per loop.
@@ -82,17 +83,27 @@ class ChatEndpointReader(Reader):
                 self.model = await self.client.first_model()
         return self.model
 
-    async def chat(self, messages: list[dict[str, Any]], max_tokens: int) -> ReaderAnswer:
-        """One chat completion for ``messages``; the usage is the server's own count."""
-        payload: dict[str, Any] = {
-            "model": await self.resolve_model(),
-            "messages": messages,
-            "max_tokens": max_tokens,
-        }
+    async def _payload(self, max_tokens: int, stop: Sequence[str]) -> dict[str, Any]:
+        payload: dict[str, Any] = {"model": await self.resolve_model(), "max_tokens": max_tokens}
         if self.temperature is not None:
             payload["temperature"] = self.temperature
+        if stop:
+            payload["stop"] = list(stop)
+        return payload
+
+    async def chat(
+        self, messages: list[dict[str, Any]], max_tokens: int, stop: Sequence[str] = ()
+    ) -> ReaderAnswer:
+        """One chat completion for ``messages``; the usage is the server's own count."""
+        payload = {**await self._payload(max_tokens, stop), "messages": messages}
         async with _reachable():
             return reader_answer(await self.client.complete(payload))
+
+    async def prompt(self, prompt: str, max_tokens: int, stop: Sequence[str] = ()) -> ReaderAnswer:
+        """One raw-prompt completion (``/completions``, no chat template); usage as the server counts it."""
+        payload = {**await self._payload(max_tokens, stop), "prompt": prompt}
+        async with _reachable():
+            return reader_answer(await self.client.complete_prompt(payload))
 
     def answer(
         self,

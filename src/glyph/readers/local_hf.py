@@ -1,4 +1,5 @@
-"""VLM reader running a Hugging Face checkpoint in-process (``AutoModelForImageTextToText``).
+"""Readers running a Hugging Face checkpoint in-process: a VLM on pages (``AutoModelForImageTextToText``),
+and the text baseline on a causal LM or a VLM given no images (:class:`TransformersTextReader`).
 
 The checkpoint's own processor does everything model-specific: chat template, image
 resizing and the image-token expansion, so the prompt is exactly what the model was trained
@@ -17,7 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from glyph.readers.base import OCR_PROMPT, Reader, ReaderAnswer, ReaderUnavailableError, Usage
+from glyph.readers.base import (
+    CHAT,
+    OCR_PROMPT,
+    Consumes,
+    PromptFormat,
+    Reader,
+    ReaderAnswer,
+    ReaderUnavailableError,
+    Usage,
+    no_system_in_raw_prompt,
+    pages_text,
+)
 from glyph.render.pages import RenderedPage
 
 if TYPE_CHECKING:
@@ -109,6 +121,7 @@ class TransformersReader(Reader):
 
     name = "transformers"
     answers = True
+    checkpoint_kind = "VLM"  # for error messages
 
     def __init__(
         self,
@@ -121,7 +134,7 @@ class TransformersReader(Reader):
     ) -> None:
         try:
             import torch  # noqa: F401
-            from transformers import AutoModelForImageTextToText
+            import transformers  # noqa: F401
         except ImportError as exc:
             raise ReaderUnavailableError(
                 "the transformers reader needs torch and transformers: pip install 'glyph-vtc[local]' "
@@ -135,15 +148,27 @@ class TransformersReader(Reader):
         self.batch_size = batch_size
         self.ocr_prompt = ocr_prompt
         try:
-            self.processor = load_processor(model, trust_remote_code=trust_remote_code)
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                model, dtype=self.dtype, trust_remote_code=trust_remote_code
-            )
+            self.processor, self.model = self._load(model, trust_remote_code)
         except OSError as exc:
-            raise ReaderUnavailableError(f"cannot load VLM checkpoint {model!r}: {exc}") from exc
+            raise ReaderUnavailableError(f"cannot load {self.checkpoint_kind} checkpoint {model!r}: {exc}") from exc
         self.model.to(self.device).eval()
-        self.processor.tokenizer.padding_side = "left"  # batched generation continues every row at the end
+        self.tokenizer.padding_side = "left"  # batched generation continues every row at the end
         self._lock = threading.Lock()
+
+    def _load(self, path: str, trust_remote_code: bool) -> tuple[Any, Any]:
+        """(processor, model) of a VLM checkpoint."""
+        from transformers import AutoModelForImageTextToText
+
+        processor = load_processor(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForImageTextToText.from_pretrained(
+            path, dtype=self.dtype, trust_remote_code=trust_remote_code
+        )
+        return processor, model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The text tokenizer (a VLM processor's own, or the processor when it is one)."""
+        return getattr(self.processor, "tokenizer", self.processor)
 
     @property
     def model_type(self) -> str:
@@ -178,38 +203,30 @@ class TransformersReader(Reader):
             raise ValueError("streaming needs exactly one conversation")
         results: list[Generation] = []
         for i in range(0, len(conversations), self.batch_size):
-            results += self._generate_batch(
+            inputs = self.processor.apply_chat_template(
                 list(conversations[i : i + self.batch_size]),
-                max_new_tokens,
-                temperature,
-                top_p,
-                stop,
-                streamer,
-                min_new_tokens,
+                tokenize=True,
+                add_generation_prompt=True,
+                return_dict=True,
+                return_tensors="pt",
+                processor_kwargs={"padding": True},
             )
+            options = self._options(max_new_tokens, temperature, top_p, stop, streamer, min_new_tokens)
+            results += self._generate_inputs(inputs, options, stop, self._eos_ids())
         return results
 
-    def _generate_batch(
+    def _options(
         self,
-        batch: list[list[dict[str, Any]]],
         max_new_tokens: int,
         temperature: float | None,
         top_p: float | None,
         stop: threading.Event | None,
         streamer: Any,
-        min_new_tokens: int | None = None,
-    ) -> list[Generation]:
-        import torch
+        min_new_tokens: int | None,
+    ) -> dict[str, Any]:
+        """``generate`` keyword arguments: greedy unless sampling, the stop event, the streamer."""
         from transformers import StoppingCriteriaList
 
-        inputs = self.processor.apply_chat_template(
-            batch,
-            tokenize=True,
-            add_generation_prompt=True,
-            return_dict=True,
-            return_tensors="pt",
-            processor_kwargs={"padding": True},
-        ).to(self.device, dtype=self.dtype)
         options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": False}
         if temperature:
             options.update(do_sample=True, temperature=temperature, top_p=top_p or 1.0)
@@ -219,6 +236,16 @@ class TransformersReader(Reader):
             options["stopping_criteria"] = StoppingCriteriaList([_StopOnEvent(stop)])
         if streamer is not None:
             options["streamer"] = streamer
+        return options
+
+    def _generate_inputs(
+        self, inputs: Any, options: dict[str, Any], stop: threading.Event | None, eos: set[int]
+    ) -> list[Generation]:
+        """Generate from tokenized, left-padded ``inputs``; each reply ends at its first ``eos`` id."""
+        import torch
+
+        floats = "pixel_values" in inputs  # only images are cast to the model's dtype
+        inputs = inputs.to(self.device, dtype=self.dtype) if floats else inputs.to(self.device)
         with self._lock, torch.inference_mode():
             if stop is not None and stop.is_set():
                 raise TimeoutError("generation cancelled before it started")
@@ -226,12 +253,11 @@ class TransformersReader(Reader):
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = output[:, prompt_len:].tolist()
         prompt_counts = inputs["attention_mask"].sum(dim=1).tolist()
-        eos = self._eos_ids()
         results = []
         for row, prompt_tokens in zip(new_tokens, prompt_counts):
             end = next((j + 1 for j, t in enumerate(row) if t in eos), None)
             kept = row if end is None else row[:end]
-            text = self.processor.decode(kept, skip_special_tokens=True).strip()
+            text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
             finish = "stop" if end is not None else "length"
             results.append(Generation(text, int(prompt_tokens), len(kept), finish))
         return results
@@ -239,7 +265,7 @@ class TransformersReader(Reader):
     def _eos_ids(self) -> set[int]:
         ids = self.model.generation_config.eos_token_id
         found = set(ids if isinstance(ids, list) else [] if ids is None else [ids])
-        tok_eos = self.processor.tokenizer.eos_token_id
+        tok_eos = self.tokenizer.eos_token_id
         return found | ({tok_eos} if tok_eos is not None else set())
 
     def answer(
@@ -268,6 +294,131 @@ class TransformersReader(Reader):
     def close(self) -> None:
         """Drop the model so its memory can be freed."""
         self.__dict__.pop("model", None)
+
+
+class TransformersTextReader(TransformersReader):
+    """The text baseline on a local checkpoint: a causal LM (``AutoModelForCausalLM``) or a VLM
+    given no images, answering from the document text itself.
+
+    The prompt is :class:`~glyph.readers.base.PromptFormat`'s: a chat turn through the
+    checkpoint's chat template, or, where a benchmark sends its task without one (LongBench's
+    trec, triviaqa, samsum, lsht, lcc, repobench-p), the prompt tokenized as it is, as
+    LongBench's ``pred.py`` does (``tokenizer(prompt)``, special tokens included). A stop string
+    whose encoding ends in a token that is the string itself ends generation as LongBench's
+    samsum newline does (that token added to the end-of-sequence ids, not allowed as the first
+    new token: ``pred.py``'s ``min_length``); other stop strings through transformers'
+    stop-string criterion, the reply cut before them.
+    """
+
+    name = "transformers-text"
+    consumes = Consumes.TEXT
+    checkpoint_kind = "text model"
+
+    def _load(self, path: str, trust_remote_code: bool) -> tuple[Any, Any]:
+        """A causal LM and its tokenizer; a checkpoint that is not one (a VLM) as a VLM."""
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        custom = "AutoModelForCausalLM" in (getattr(config, "auto_map", None) or {})
+        if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not custom:
+            return super()._load(path, trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=self.dtype, trust_remote_code=trust_remote_code
+        )
+        return tokenizer, model
+
+    def text_inputs(
+        self, prompts: Sequence[str], prompt_format: PromptFormat, system: str | None = None
+    ) -> Any:
+        """Token ids of each prompt: through the chat template, or as they are (no template)."""
+        if not prompt_format.chat_template:
+            no_system_in_raw_prompt(system, prompt_format)
+            return self.tokenizer(list(prompts), return_tensors="pt", padding=True)
+        vlm = self.tokenizer is not self.processor
+        turns = []
+        for prompt in prompts:
+            content: Any = [{"type": "text", "text": prompt}] if vlm else prompt
+            turns.append([*([{"role": "system", "content": system}] if system else []),
+                          {"role": "user", "content": content}])  # fmt: skip
+        options: dict[str, Any] = {"processor_kwargs": {"padding": True}} if vlm else {"padding": True}
+        return self.processor.apply_chat_template(
+            turns, tokenize=True, add_generation_prompt=True, return_dict=True, return_tensors="pt", **options
+        )
+
+    def generate_text(
+        self,
+        prompts: Sequence[str],
+        prompt_format: PromptFormat = CHAT,
+        max_new_tokens: int = 512,
+        *,
+        system: str | None = None,
+    ) -> list[Generation]:
+        """A greedy reply to each prompt, ``batch_size`` at a time, ended by the format's stop strings."""
+        eos = self._eos_ids()
+        options = self._options(max_new_tokens, None, None, None, None, None)
+        one_token: set[int] = set()
+        longer: list[str] = []
+        for text in prompt_format.stop:  # pred.py: tokenizer.encode("\n", add_special_tokens=False)[-1]
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            if ids and self.tokenizer.decode(ids[-1:]) == text:
+                one_token.add(ids[-1])
+            else:
+                longer.append(text)
+        if one_token:  # pred.py: eos_token_id=[eos, newline], min_length=prompt + 1
+            eos |= one_token
+            options.update(eos_token_id=sorted(eos), min_new_tokens=1)
+        if longer:
+            options.update(stop_strings=longer, tokenizer=self.tokenizer)
+        results: list[Generation] = []
+        for i in range(0, len(prompts), self.batch_size):
+            inputs = self.text_inputs(prompts[i : i + self.batch_size], prompt_format, system)
+            results += [_cut_at(g, longer) for g in self._generate_inputs(inputs, options, None, eos)]
+        return results
+
+    def answer_text(
+        self,
+        text: str,
+        question: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 512,
+        prompt_format: PromptFormat = CHAT,
+    ) -> ReaderAnswer:
+        import time
+
+        start = time.perf_counter()
+        prompt = prompt_format.join(text, question)
+        (gen,) = self.generate_text([prompt], prompt_format, max_tokens, system=system)
+        return ReaderAnswer(
+            text=gen.text,
+            usage=Usage(gen.prompt_tokens, gen.completion_tokens, gen.prompt_tokens + gen.completion_tokens),
+            seconds=time.perf_counter() - start,
+        )
+
+    def answer(
+        self,
+        pages: Sequence[RenderedPage],
+        question: str,
+        *,
+        system: str | None = None,
+        max_tokens: int = 512,
+    ) -> ReaderAnswer:
+        """From the pages' ground-truth text, as the HTTP text baseline does."""
+        return self.answer_text(pages_text(pages), question, system=system, max_tokens=max_tokens)
+
+    def transcribe(self, pages: Sequence[RenderedPage], max_tokens: int = 4096) -> list[str]:
+        """A text reader reads the text itself: its "transcription" is the ground truth."""
+        return [p.text for p in pages]
+
+
+def _cut_at(gen: Generation, stops: Sequence[str]) -> Generation:
+    """The reply up to its first stop string (transformers stops after it; the stop is not the answer)."""
+    cut = min((k for s in stops if (k := gen.text.find(s)) >= 0), default=None)
+    if cut is None:
+        return gen
+    return Generation(gen.text[:cut].strip(), gen.prompt_tokens, gen.completion_tokens, "stop")
 
 
 class _StopOnEvent:

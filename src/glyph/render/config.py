@@ -24,6 +24,9 @@ from glyph.render.fonts import portable_font_name, resolve_font
 
 # The reference wraps each story in a SimpleDocTemplate Frame, whose default padding is 6 pt per side.
 FRAME_PADDING_PT = 6.0
+# The reference (word2png_function.py) joins this many source lines into one reportlab Paragraph:
+# the default of ``paragraph-lines`` (the layout's rules re-export it).
+LINES_PER_PARAGRAPH = 30
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -98,6 +101,20 @@ class RenderConfig(BaseModel):
         None,
         alias="syntax-colors",
         description="highlight code: colours of keywords, strings, comments, numbers; empty = one ink (reference)",
+    )
+    paragraph_lines: int = Field(
+        LINES_PER_PARAGRAPH,
+        alias="paragraph-lines",
+        ge=0,
+        le=100_000_000,
+        description="source lines per reportlab paragraph: 30 as the reference's word2png_function.py; "
+        "0 = the whole text as one paragraph, as Glyph's evaluation renderers do",
+    )
+    crop_margin: Literal["full", "half"] = Field(
+        "full",
+        alias="crop-margin",
+        description="what auto-crop keeps past the last ink: full = margin-x/-y pixels (reference); "
+        "half = 1 + half of them, as Glyph's RULER evaluation renderer (word2png_ruler.py)",
     )
 
     # ------------------------------------------------------------------ validation
@@ -186,6 +203,17 @@ class RenderConfig(BaseModel):
         return self
 
     # ------------------------------------------------------------------ derived geometry
+    def crop_pad(self) -> tuple[float, float]:
+        """What auto-crop adds to the last inked column + 1 (width) and to the last inked row (height).
+
+        The reference (``word2png_function.py``, and Glyph's LongBench and MRCR evaluation
+        renderers) crops at ``last column + 1 + margin-x`` and ``last row + margin-y`` pixels;
+        Glyph's ``word2png_ruler.py`` at ``last + 1 + int(margin / 2)`` on both axes.
+        """
+        if self.crop_margin == "half":
+            return int(self.margin_x / 2), 1 + int(self.margin_y / 2)
+        return self.margin_x, self.margin_y
+
     @property
     def leading(self) -> float:
         return self.line_height if self.line_height else self.font_size + 1
@@ -260,6 +288,9 @@ class RenderConfig(BaseModel):
         else:
             for key in ("fallback-fonts", "syntax-colors"):  # unset: left out, so older files hash the same
                 if data.get(key) is None:
+                    data.pop(key)
+            for key, default in _LATER_DEFAULTS.items():  # the same for knobs added later, at their defaults
+                if data.get(key) == default:
                     data.pop(key)
         return data
 
@@ -339,7 +370,12 @@ def reference_zh() -> RenderConfig:
 REFERENCE_PRESETS = {"config_en": reference_default, "config_zh": reference_zh}
 
 
-_EXTENSION_KEYS = ("reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode", "syntax-colors")
+_EXTENSION_KEYS = (
+    "reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode", "syntax-colors", "paragraph-lines",
+    "crop-margin",
+)  # fmt: skip
+#: knobs added after configs were first hashed: written only when they differ from these defaults
+_LATER_DEFAULTS: dict[str, Any] = {"paragraph-lines": LINES_PER_PARAGRAPH, "crop-margin": "full"}
 
 
 def _beside(base_dir: Path, font: str) -> str:

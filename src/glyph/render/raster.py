@@ -515,21 +515,23 @@ def _crop_size(cov: np.ndarray, cfg: RenderConfig, is_last: bool) -> tuple[int, 
         return out
 
     width, height = w, h
+    pad_x, pad_y = cfg.crop_pad()
     if cfg.auto_crop_width:
         cols = np.flatnonzero(ink(0))
         if cols.size:
-            width = min(w, round(int(cols[-1]) + 1 + cfg.margin_x))
+            width = min(w, round(int(cols[-1]) + 1 + pad_x))
     if cfg.auto_crop_last_page and is_last:
         rows = np.flatnonzero(ink(1))
         if rows.size:
-            height = min(h, round(int(rows[-1]) + cfg.margin_y))
+            height = min(h, round(int(rows[-1]) + pad_y))
     return width, height
 
 
 def postprocess(img: Image.Image, cfg: RenderConfig, is_last: bool) -> Image.Image:
     """Horizontal scale, then auto-crop, exactly as the reference does after rasterising.
 
-    The crop keeps ``margin-x``/``margin-y`` *pixels* beyond the last ink, as the reference does.
+    The crop keeps ``margin-x``/``margin-y`` *pixels* beyond the last ink, as the reference does
+    (``crop-margin`` half: as Glyph's RULER evaluation renderer, see :meth:`RenderConfig.crop_pad`).
     """
     w, h = img.size
     if cfg.horizontal_scale != 1.0:
@@ -539,14 +541,15 @@ def postprocess(img: Image.Image, cfg: RenderConfig, is_last: bool) -> Image.Ima
         bg = float(np.median(gray[:2, :2]))
         # |gray - bg| > 5 on integers, without a float copy of the page
         hi, lo = math.floor(bg + 5), math.ceil(bg - 5)
+        pad_x, pad_y = cfg.crop_pad()
         if cfg.auto_crop_width:
             cols = np.flatnonzero((gray.max(axis=0) > hi) | (gray.min(axis=0) < lo))
             if cols.size:
-                img = img.crop((0, 0, min(img.width, round(cols[-1] + 1 + cfg.margin_x)), img.height))
+                img = img.crop((0, 0, min(img.width, round(cols[-1] + 1 + pad_x)), img.height))
         if cfg.auto_crop_last_page and is_last:
             rows = np.flatnonzero((gray.max(axis=1) > hi) | (gray.min(axis=1) < lo))
             if rows.size:
-                img = img.crop((0, 0, img.width, min(img.height, round(rows[-1] + cfg.margin_y))))
+                img = img.crop((0, 0, img.width, min(img.height, round(rows[-1] + pad_y))))
     return img
 
 

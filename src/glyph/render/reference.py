@@ -3,8 +3,10 @@
 This re-implements the steps of thu-coai/Glyph ``scripts/word2png_function.py`` with the
 same libraries and the same parameters: escape the text, turn runs of 2+ spaces into
 ``&nbsp;``, drop U+00AD/U+200B, split on newlines, join 30 lines per ``Paragraph`` with the
-newline markup, build with ``SimpleDocTemplate``, rasterise with ``pdf2image`` (poppler),
-then horizontal scale and auto-crop. It also records which words reportlab put on each
+newline markup (``paragraph-lines``; 0 puts the whole text in one, as Glyph's evaluation
+renderers ``evaluation/*/scripts/word2png_*.py`` do), build with ``SimpleDocTemplate``,
+rasterise with ``pdf2image`` (poppler), then horizontal scale and auto-crop (glyph's own
+:func:`~glyph.render.raster.postprocess`, so ``crop-margin`` applies too). It also records which words reportlab put on each
 line of each page, so our layout can be compared line by line.
 
 Needs the ``[reference]`` extra (reportlab, pdf2image) and poppler-utils (``pdftoppm``).
@@ -22,7 +24,7 @@ from xml.sax.saxutils import escape
 from PIL import Image
 
 from glyph.render.config import RenderConfig
-from glyph.render.layout import LINES_PER_PARAGRAPH, reflow_text
+from glyph.render.layout import reflow_text
 from glyph.render.raster import postprocess
 
 _CJK = re.compile(r"[\u4E00-\u9FFF]")
@@ -103,10 +105,8 @@ def reference_render(text: str, cfg: RenderConfig, rasterize: bool = True) -> Re
     body = re.sub(r" {2,}", lambda m: "&nbsp;" * len(m.group()), escape(body))
     parts = body.split("\n")
     markup = cfg.newline_markup
-    story = [
-        RecordingParagraph(markup.join(parts[i : i + LINES_PER_PARAGRAPH]), style)
-        for i in range(0, len(parts), LINES_PER_PARAGRAPH)
-    ]
+    group = cfg.paragraph_lines or len(parts)  # 0: the whole text in one Paragraph (Glyph's eval renderers)
+    story = [RecordingParagraph(markup.join(parts[i : i + group]), style) for i in range(0, len(parts), group)]
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,

@@ -27,7 +27,13 @@ def iter_layout(text: str, cfg: RenderConfig, missing: MissingGlyphs | None = No
     held back.
     """
     held: list[PageDraft] = []
+    first = True
     for draft in _iter_drafts(text, cfg, missing):
+        if first and draft.lines:
+            # paragraphs before the first drawn line drew none (blank lines on their own with a small
+            # ``paragraph-lines``): their span is the first line's, so the spans still start at 0
+            draft.lines[0] = (0, *draft.lines[0][1:])
+            first = False
         if draft.lines and held:
             for waiting in held:
                 yield waiting.page(draft.lines[0][0])

@@ -1,8 +1,9 @@
 """Paragraphs: source text -> the drawn strings reportlab sees, with a source offset per drawn character.
 
-As the reference does: 30 source lines per paragraph joined by the newline markup (a forced
-break, or an inline marker), runs of 2+ spaces glued as NBSP, U+00AD/U+200B removed, tabs as
-``tab-size`` glued spaces; ``reflow`` first joins hard-wrapped lines.
+As the reference does: 30 source lines per paragraph (``paragraph-lines``; 0: the whole text in
+one, as Glyph's evaluation renderers do) joined by the newline markup (a forced break, or an
+inline marker), runs of 2+ spaces glued as NBSP, U+00AD/U+200B removed, tabs as ``tab-size``
+glued spaces; ``reflow`` first joins hard-wrapped lines.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from html import unescape
 import numpy as np
 
 from glyph.render.config import RenderConfig
-from glyph.render.layout.rules import BREAK, IGNORED, LINES_PER_PARAGRAPH, NBSP, WHITESPACE
+from glyph.render.layout.rules import BREAK, IGNORED, NBSP, WHITESPACE
 
 
 @dataclass(slots=True)
@@ -58,8 +59,8 @@ class NewlineMarker:
 def draws_no_line(para: Paragraph) -> bool:
     """Whether reportlab draws this paragraph with no line at all: separators around one ``<br/>``.
 
-    Only the last 30-line group can be that (two source lines, both blank: a text ending in a blank
-    line after a multiple of 30 lines). reportlab parses it into a single line-break fragment, and its
+    With 30-line groups only the last group can be that (two source lines, both blank: a text ending
+    in a blank line after a multiple of 30 lines); with ``paragraph-lines`` 2, any two blank lines. reportlab parses it into a single line-break fragment, and its
     single-fragment path breaks that into no line, where two breaks or any text give lines as usual.
     """
     drawn = para.drawn
@@ -110,7 +111,7 @@ def _glue_spaces(drawn: str) -> str:
 
 
 def iter_paragraphs(text: str, cfg: RenderConfig) -> Iterator[Paragraph]:
-    """Group source lines 30 at a time, as the reference does, into drawn strings.
+    """Group source lines ``paragraph-lines`` at a time (30, as the reference; 0: all of them) into drawn strings.
 
     In ``<br/>`` mode the drawn string keeps the source's newlines as forced breaks, so a
     paragraph without tabs or deleted characters is the source slice with glued spaces as
@@ -130,8 +131,9 @@ def iter_paragraphs(text: str, cfg: RenderConfig) -> Iterator[Paragraph]:
     def replacement(c: str) -> tuple[str, bool]:
         return (NBSP * cfg.tab_size, False) if c == "\t" else (marker.text, True)
 
-    for g in range(0, n_lines, LINES_PER_PARAGRAPH):
-        last = min(g + LINES_PER_PARAGRAPH, n_lines) - 1
+    group = cfg.paragraph_lines or n_lines
+    for g in range(0, n_lines, group):
+        last = min(g + group, n_lines) - 1
         s, e = starts[g], ends[last]
         drawn = work[s:e]
         src = np.arange(s, e, dtype=np.int64)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-LINES_PER_PARAGRAPH = 30  # the reference joins this many source lines into one reportlab Paragraph
+# the reference joins this many source lines into one reportlab Paragraph (``paragraph-lines``' default)
+from glyph.render.config import LINES_PER_PARAGRAPH  # noqa: F401  (re-exported with the other rules)
+
 SPACE_SHRINKAGE = 0.05  # reportlab rl_config.spaceShrinkage
 FUZZ = 1e-6  # reportlab rl_config._FUZZ
 JUSTIFY_FUZZ = 1e-8  # reportlab's _justifyDrawParaLine: extra space within (-1e-8, 1e-8] is not spread

@@ -120,7 +120,7 @@ async function loadExample(name) {
   try {
     const ex = await api("GET", `/api/examples/${encodeURIComponent(name)}`);
     $("question").value = ex.question;
-    $("question").dataset.answer = ex.answer;
+    Object.assign($("question").dataset, { answer: ex.answer, exampleDoc: ex.document.id, exampleQuestion: ex.question });
     const preset = state.info.presets[ex.preset];
     if (preset && $("preset").value !== ex.preset) { $("preset").value = ex.preset; state.config = { ...preset }; syncControls(); }
     setDocument(ex.document, ex.text);
@@ -227,7 +227,7 @@ async function render() {
     const r = await api("POST", "/api/render", { document: state.doc.id, config: state.config }, { signal: controller.signal });
     if (controller !== state.controller) return;
     state.render = r;
-    state.config = r.config;
+    state.config = { ...r.config };  // the controls edit a copy: state.render.config stays what was rendered
     showError($("config-error"), null);
     showError($("render-error"), null);
     $("config-json").value = JSON.stringify(r.config, null, 2);
@@ -286,7 +286,9 @@ async function readBack(n) {
   $("read-button").disabled = true;
   try {
     const res = await api("POST", `/api/renders/${r.id}/pages/${n}/read`);
-    if (state.render !== r) { $("read-status").textContent = "the pages changed while reading: read again"; return; }
+    // renders are content-addressed: a re-render of the same text and config (a control's change
+    // event on blur) holds the same pages, so only a different id makes this read-back stale
+    if (!state.render || state.render.id !== r.id) { $("read-status").textContent = "the pages changed while reading: read again"; return; }
     $("read-status").textContent = `page ${n}: ${fmt(res.chars)} characters, ${fmt(res.char_edits)} character edits, ` +
       `${fmt(res.word_edits)} of ${fmt(res.words)} words wrong · ${res.reader}, ${res.seconds} s`;
     $("char-acc").textContent = pct(res.char_accuracy);
@@ -320,7 +322,8 @@ async function ask() {
   let job;
   try { job = await api("POST", "/api/ask", { render: state.render.id, question: $("question").value }); }
   catch (err) { showError($("ask-error"), err); $("ask-button").disabled = false; return; }
-  const expected = $("question").dataset.answer;
+  const q = $("question");  // the example's answer, only while its text and question are the ones asked
+  const expected = state.doc && state.doc.id === q.dataset.exampleDoc && q.value === q.dataset.exampleQuestion ? q.dataset.answer : "";
   const es = new EventSource(`/api/ask/${job.id}/events`);
   state.stream = es;
   const side = (d) => $(`side-${d.side}`);
