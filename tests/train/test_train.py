@@ -190,7 +190,9 @@ def test_the_papers_recipe_and_the_accelerate_configs_load() -> None:
     assert paper.data.max_length == 131072
     for name in names:
         load_recipe(name)
-    on_cpu = load_recipe("cpt-glm4v-9b", ["training.bf16=false"])  # TrainingArguments refuse bf16 without a GPU
+    on_cpu = load_recipe(
+        "cpt-glm4v-9b", ["training.bf16=false"]
+    )  # TrainingArguments refuse bf16 without a GPU
     args = training_arguments(on_cpu, world_size=8)  # 8 GPUs x 1 x 21 = 168, the nearest to 170
     assert args.gradient_accumulation_steps == 21 and args.glyph_global_batch == 168
     from accelerate.commands.config.config_args import ClusterConfig
@@ -202,3 +204,38 @@ def test_the_papers_recipe_and_the_accelerate_configs_load() -> None:
     assert zero3.deepspeed_config["zero_stage"] == 3 and zero3.mixed_precision == "bf16"
     one = ClusterConfig.from_yaml_file(str(accelerate_config("single-gpu")))
     assert one.num_processes == 1
+
+
+def test_the_training_set_leaves_out_corrupt_and_oversize_records_by_name(tiny_glm: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from glyph.train.collate import VisionCollator
+    from glyph.train.dataset import RecordDataset
+    from glyph.train.shards import RECORD_SCHEMA
+
+    good = _records(4)
+    pages = [p.image for p in render_pages(known_text(400), small_config())][:5]
+    big = Record(id="too-long", task="ocr", images=pages,
+                 messages=[{"role": "user", "content": [{"type": "image"}] * 5 + [{"type": "text", "text": "Read"}]},
+                           {"role": "assistant", "content": known_text(300)}])  # fmt: skip
+    rows = [r.to_row() for r in good[:2]]
+    rows.append(big.to_row())
+    rows.append(good[2].to_row() | {"images": [{"bytes": b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "path": None}]})
+    rows += [r.to_row() for r in good[3:]]
+    path = tmp_path / "mixed.parquet"
+    with pq.ParquetWriter(path, RECORD_SCHEMA) as w:
+        for row in rows:
+            w.write_table(pa.Table.from_pylist([row], schema=RECORD_SCHEMA))
+    c = VisionCollator.from_pretrained(str(tiny_glm))
+    limit = max(c.length(r) for r in good) + 10
+    assert c.length(big) > limit
+    ds, report = RecordDataset.from_shards([path], length=c.length, max_length=limit)
+    assert ds.ids == [good[0].id, good[1].id, good[3].id]
+    assert [ds[i].id for i in range(len(ds))] == ds.ids and ds[2] == good[3]
+    errors = {e.record_id: str(e) for e in report.errors}
+    assert set(errors) == {"too-long", good[2].id}
+    assert f"exceed max_length {limit}" in errors["too-long"] and "mixed.parquet" in errors["too-long"]
+    assert "corrupt" in errors[good[2].id] and "row 3" in errors[good[2].id]
+    batch = c([ds[i] for i in range(len(ds))])  # what is left trains
+    assert batch["input_ids"].shape[0] == 3

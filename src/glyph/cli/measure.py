@@ -13,14 +13,19 @@ from glyph.cli.common import ConfigOpt, SetOpt, app, console, fail, load_config,
 
 VlmOpt = Annotated[
     list[str] | None,
-    typer.Option("--vlm", help="VLM family for visual tokens (repeatable): glm4v, qwen2.5vl, qwen3vl, generic."),
+    typer.Option(
+        "--vlm", help="VLM family for visual tokens (repeatable): glm4v, qwen2.5vl, qwen3vl, generic."
+    ),
 ]
 TokOpt = Annotated[
-    str, typer.Option("--tokenizer", help="Text tokenizer: qwen (offline), hf:<dir or hub id>, tiktoken:<name>.")
+    str,
+    typer.Option("--tokenizer", help="Text tokenizer: qwen (offline), hf:<dir or hub id>, tiktoken:<name>."),
 ]
 ReaderOpt = Annotated[
     str | None,
-    typer.Option("--reader", help="Read pages back and score fidelity: ocr (default offline), tesseract, ..."),
+    typer.Option(
+        "--reader", help="Read pages back and score fidelity: ocr (default offline), tesseract, ..."
+    ),
 ]
 
 
@@ -55,8 +60,12 @@ def measure(
     vlm: VlmOpt = None,
     tokenizer: TokOpt = "qwen",
     reader: ReaderOpt = None,
-    pages: Annotated[int, typer.Option(help="With --reader: how many pages (spread over the text) to read.")] = 3,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
+    pages: Annotated[
+        int, typer.Option(help="With --reader: how many pages (spread over the text) to read.")
+    ] = 3,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON instead of a table.")
+    ] = False,
 ) -> None:
     """Compression report for a text under a config: text tokens, pages, visual tokens, ratio per VLM."""
     from glyph.measure import measure_compression, score_pages
@@ -97,7 +106,9 @@ def measure(
             f"{cost.chars_per_visual_token:.2f}",
         )
     out.print(table)
-    out.print(f"text tokens by {report.tokenizer}; config {report.config_hash[:12]}; rendered in {report.render_seconds:.2f} s")
+    out.print(
+        f"text tokens by {report.tokenizer}; config {report.config_hash[:12]}; rendered in {report.render_seconds:.2f} s"
+    )
     if fidelity is not None:
         classes = ", ".join(f"{k} {v:.1%}" for k, v in fidelity.class_accuracy().items() if v is not None)
         out.print(
@@ -127,9 +138,9 @@ def sweep(
     reader: Annotated[str, typer.Option(help="Reader for fidelity: ocr (default), tesseract, none.")] = "ocr",
     pages: Annotated[int, typer.Option(help="Pages read per point, spread over the text.")] = 2,
     max_chars: Annotated[int | None, typer.Option(help="Use only the first N characters.")] = 60_000,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for sweep.csv, sweep.json, sweep.png.")] = Path(
-        "glyph_sweep"
-    ),
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for sweep.csv, sweep.json, sweep.png.")
+    ] = Path("glyph_sweep"),
 ) -> None:
     """Compression and fidelity over a grid of configs; CSV, JSON and a plot with the Pareto front."""
     from glyph.measure.sweep import DEFAULT_GRID, grid_points, parse_grid, plot_sweep, run_sweep, write_sweep

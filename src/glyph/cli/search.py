@@ -26,10 +26,14 @@ GenerationsOpt = Annotated[int, typer.Option(help="Generations bred after the in
 LlmUrlOpt = Annotated[
     str | None, typer.Option("--llm-url", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")
 ]
-LlmModelOpt = Annotated[str | None, typer.Option("--llm-model", help="Model name (default: the server's first).")]
+LlmModelOpt = Annotated[
+    str | None, typer.Option("--llm-model", help="Model name (default: the server's first).")
+]
 LlmKeyOpt = Annotated[
     str | None,
-    typer.Option("--llm-api-key", envvar="GLYPH_LLM_API_KEY", help="API key (never stored; or OPENAI_API_KEY)."),
+    typer.Option(
+        "--llm-api-key", envvar="GLYPH_LLM_API_KEY", help="API key (never stored; or OPENAI_API_KEY)."
+    ),
 ]
 MaxEvalOpt = Annotated[
     int | None, typer.Option("--max-evaluations", help="Stop this worker after N evaluations (resume later).")
@@ -90,7 +94,9 @@ def _run(search: Any, max_evaluations: int | None, storage: str) -> None:
 
     s = search.settings
     if not search.llm_enabled:
-        console.print("[yellow]no LLM endpoint (--llm-url): classical operators only (mutation + crossover)[/]")
+        console.print(
+            "[yellow]no LLM endpoint (--llm-url): classical operators only (mutation + crossover)[/]"
+        )
     total = s.population * (s.generations + 1)
     done = len(search.store.records())
     with progress_bar() as progress:
@@ -100,16 +106,20 @@ def _run(search: Any, max_evaluations: int | None, storage: str) -> None:
         try:
             summary = search.run(max_evaluations)
         except KeyboardInterrupt:
-            console.print(f"[yellow]interrupted[/]; continue with: glyph search resume {search.store.name} "
-                          f"--storage {storage}")
+            console.print(
+                f"[yellow]interrupted[/]; continue with: glyph search resume {search.store.name} "
+                f"--storage {storage}"
+            )
             summary = None
         except EvaluatorUnavailableError as exc:
             fail(str(exc))
             raise
     paths = search.export()
     if summary is not None:
-        out.print(f"{summary.evaluations} evaluations here ({summary.cached} from cache, {summary.failed} failed), "
-                  f"{summary.generations_bred} generations bred")
+        out.print(
+            f"{summary.evaluations} evaluations here ({summary.cached} from cache, {summary.failed} failed), "
+            f"{summary.generations_bred} generations bred"
+        )
     _front_table(search.store.records(), s.scoring)
     for name, path in paths.items():
         out.print(f"{name}: {path}")
@@ -118,14 +128,19 @@ def _run(search: Any, max_evaluations: int | None, storage: str) -> None:
 
 @search_app.command("run")
 def run_cmd(
-    space: Annotated[Path | None, typer.Option("--space", help="Space file (YAML/JSON) restricting the default.")] = None,
+    space: Annotated[
+        Path | None, typer.Option("--space", help="Space file (YAML/JSON) restricting the default.")
+    ] = None,
     evaluator: Annotated[
         str, typer.Option(help="Fitness: ocr-fidelity, ocr-ruler, vlm-ruler, synthetic.")
     ] = "ocr-fidelity",
-    reader: Annotated[str | None, typer.Option(help="Reader for the evaluator (ocr, oracle, openai, ...).")] = None,
+    reader: Annotated[
+        str | None, typer.Option(help="Reader for the evaluator (ocr, oracle, openai, ...).")
+    ] = None,
     text: Annotated[Path | None, typer.Option("--text", help="Validation text for ocr-fidelity.")] = None,
     eval_opt: Annotated[
-        list[str] | None, typer.Option("--eval-opt", help="Evaluator option key=value (JSON values), repeatable.")
+        list[str] | None,
+        typer.Option("--eval-opt", help="Evaluator option key=value (JSON values), repeatable."),
     ] = None,
     generations: GenerationsOpt = 10,
     population: Annotated[int, typer.Option(help="Candidates per generation.")] = 16,
@@ -137,13 +152,17 @@ def run_cmd(
     llm_timeout: Annotated[float, typer.Option(help="Seconds per LLM call (retried 3x on 429/5xx).")] = 120.0,
     accuracy_floor: Annotated[float, typer.Option(help="Configs below this accuracy rank last.")] = 0.9,
     accuracy_weight: Annotated[float, typer.Option(help="w in w*accuracy + (1-w)*log2(compression).")] = 0.8,
-    crossover_rate: Annotated[float, typer.Option(help="Share of classical offspring made by crossover.")] = 0.5,
+    crossover_rate: Annotated[
+        float, typer.Option(help="Share of classical offspring made by crossover.")
+    ] = 0.5,
     seed: Annotated[int, typer.Option(help="Random seed of the classical operators.")] = 0,
     seed_config: Annotated[
         list[Path] | None, typer.Option("--seed-config", help="Extra config JSON for the initial population.")
     ] = None,
     storage: StorageOpt = "sqlite:///study.db",
-    study: Annotated[str, typer.Option(help="Study name (run again with the same arguments to add a worker).")] = "glyph-search",
+    study: Annotated[
+        str, typer.Option(help="Study name (run again with the same arguments to add a worker).")
+    ] = "glyph-search",
     out_dir: OutOpt = None,
     max_evaluations: MaxEvalOpt = None,
 ) -> None:
@@ -163,14 +182,29 @@ def run_cmd(
         space_obj = SearchSpace.load(space)
         for note in space_obj.notes:
             console.print(f"[dim]space: {note}[/]")
-        settings = SearchSettings(generations=generations, population=population, llm_share=llm_share,
-                                  crossover_rate=crossover_rate, accuracy_floor=accuracy_floor,
-                                  accuracy_weight=accuracy_weight, seed=seed)
+        settings = SearchSettings(
+            generations=generations,
+            population=population,
+            llm_share=llm_share,
+            crossover_rate=crossover_rate,
+            accuracy_floor=accuracy_floor,
+            accuracy_weight=accuracy_weight,
+            seed=seed,
+        )
         llm = LLMSettings(llm_url, llm_model, llm_temperature, llm_timeout) if llm_url else None
         seeds = [space_obj.project(RenderConfig.from_json(p).to_reference_dict()) for p in seed_config or []]
-        search = session.start(storage, study, out_dir or Path(f"search-{study}"), space=space_obj,
-                               evaluator=evaluator, evaluator_options=opts, settings=settings, llm=llm,
-                               api_key=llm_api_key, extra_seeds=seeds)
+        search = session.start(
+            storage,
+            study,
+            out_dir or Path(f"search-{study}"),
+            space=space_obj,
+            evaluator=evaluator,
+            evaluator_options=opts,
+            settings=settings,
+            llm=llm,
+            api_key=llm_api_key,
+            extra_seeds=seeds,
+        )
     except (ValueError, TypeError) as exc:
         fail(str(exc))
         raise
@@ -182,7 +216,9 @@ def resume_cmd(
     study: Annotated[str, typer.Argument(help="Study name.")],
     storage: StorageOpt = "sqlite:///study.db",
     out_dir: OutOpt = None,
-    generations: Annotated[int | None, typer.Option(help="New generation target (extends the search).")] = None,
+    generations: Annotated[
+        int | None, typer.Option(help="New generation target (extends the search).")
+    ] = None,
     llm_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
     llm_api_key: LlmKeyOpt = None,
@@ -197,8 +233,15 @@ def resume_cmd(
 
     try:
         llm = LLMSettings(llm_url, llm_model) if llm_url else None
-        search = session.resume(storage, study, out_dir or Path(f"search-{study}"), generations=generations,
-                                llm=llm, api_key=llm_api_key, takeover=takeover)
+        search = session.resume(
+            storage,
+            study,
+            out_dir or Path(f"search-{study}"),
+            generations=generations,
+            llm=llm,
+            api_key=llm_api_key,
+            takeover=takeover,
+        )
     except (ValueError, TypeError) as exc:
         fail(str(exc))
         raise
@@ -233,7 +276,9 @@ def show_cmd(
 
 @search_app.command("space")
 def space_cmd(
-    space: Annotated[Path | None, typer.Option("--space", help="Space file to resolve (default: the built-in).")] = None,
+    space: Annotated[
+        Path | None, typer.Option("--space", help="Space file to resolve (default: the built-in).")
+    ] = None,
 ) -> None:
     """Print a resolved space as YAML (a starting point for a --space file)."""
     from glyph.search.space import SearchSpace
@@ -268,11 +313,22 @@ def _front_table(records: list[Any], scoring: Any, show_all: bool = False) -> No
     for r in sorted(rows, key=lambda r: -r.accuracy):
         cfg = r.config
         mark = "*" if best is not None and r.number == best.number else ""
-        summary = (f"{cfg.get('font-path', '')} {cfg.get('font-size')}/{cfg.get('line-height')}pt "
-                   f"{cfg.get('dpi')}dpi {str(cfg.get('page-size', '')).replace(',', 'x')} {cfg.get('alignment', '')}")
-        cells = [f"{r.number}{mark}", str(r.generation), r.origin, f"{r.accuracy:.4f}", f"{r.compression:.3f}",
-                 f"{scoring.score(r.accuracy, r.compression):.4f}", summary]
+        summary = (
+            f"{cfg.get('font-path', '')} {cfg.get('font-size')}/{cfg.get('line-height')}pt "
+            f"{cfg.get('dpi')}dpi {str(cfg.get('page-size', '')).replace(',', 'x')} {cfg.get('alignment', '')}"
+        )
+        cells = [
+            f"{r.number}{mark}",
+            str(r.generation),
+            r.origin,
+            f"{r.accuracy:.4f}",
+            f"{r.compression:.3f}",
+            f"{scoring.score(r.accuracy, r.compression):.4f}",
+            summary,
+        ]
         table.add_row(*cells, *([escape(r.rationale or "")] if wide else []))
     out.print(table)
     if best is not None:
-        out.print(f"* best score: trial {best.number} (floor {scoring.accuracy_floor}, weight {scoring.accuracy_weight})")
+        out.print(
+            f"* best score: trial {best.number} (floor {scoring.accuracy_floor}, weight {scoring.accuracy_weight})"
+        )

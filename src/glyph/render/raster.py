@@ -366,6 +366,15 @@ class PageRasterizer:
                 img.info["glyph_gray"] = gray  # lets save_png write 1 channel instead of 3, losslessly
                 img.info["glyph_gray_of"] = id(img)  # Pillow copies info to crops/copies: tie it to this object
             return img
+        elif marker_cov is None and not self._has_boxes():
+            # one ink on one background: each pixel depends on its coverage only, so compose the 256
+            # possible values once (the same float32 arithmetic as _over) and map the page through them
+            levels = np.arange(256, dtype=np.uint8)
+            table = np.rint(_over(np.broadcast_to(bg, (256, 3)), fg, levels)).astype(np.uint8)
+            gray = Image.fromarray(cov)
+            img = Image.merge("RGB", [gray.point(table[:, c].tolist()) for c in range(3)])
+            if cfg.color_mode == "L":
+                img = img.convert("L")
         else:
             base = np.broadcast_to(bg, cov.shape + (3,)).copy()
             self._paint_boxes(base, page)

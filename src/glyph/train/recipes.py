@@ -165,7 +165,9 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
     try:
         recipe = stage_object(stage, "recipe").model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
         raise ValueError(f"recipe {origin}: {problems}") from None
     _check_training_keys(recipe.training, origin, recipe.stage)
     return recipe
