@@ -30,6 +30,8 @@ sys.path.insert(0, str(HERE.parent / "serve"))  # loopback server helpers
 from serve_helpers import FakeUpstream, completion, json_response  # noqa: E402
 
 NAN = math.nan
+#: prompts of different lengths in one batch: left padding must line up with M-RoPE's token types
+QUESTIONS = ["What is written on the page ?", "What is written on the page ? Answer the question about the document ."]
 
 
 # ------------------------------------------------------------------------------------------ filter
@@ -93,7 +95,7 @@ def _records() -> list[Record]:
             word = text.split()[1]
             out.append(Record(id=f"qa{i}", task="sft", images=[page.image],
                               meta={"answers": [word], "metric": "string_match_all", "question": "Which word is second ?"},
-                              messages=[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is written on the page ?"}]},
+                              messages=[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTIONS[i // 2]}]},
                                         {"role": "assistant", "content": f"<think> page </think> {word}"}]))  # fmt: skip
     return out
 

@@ -21,7 +21,7 @@ from glyph.train.collate import IGNORE_INDEX, VisionCollator
 from glyph.train.recipes import load_recipe, training_arguments
 from glyph.train.records import Record
 from glyph.train.run import run_training
-from glyph.train.sft.data import OCR_PROMPTS, build_sft_data
+from glyph.train.sft.data import build_sft_data, ocr_prompts
 from glyph.train.shards import RECORD_SCHEMA, iter_shard, list_shards
 
 HERE = Path(__file__).parent
@@ -109,7 +109,7 @@ def test_ocr_records_are_an_exact_share_and_transcribe_consecutive_pages(tmp_pat
         first, k = ocr.meta["first_page"], ocr.meta["pages"]
         assert 2 <= k <= 3 and len(ocr.images) == k
         assert ocr.targets == ["\n".join(p.text for p in pages[first : first + k])]  # the drawn text, exactly
-        assert ocr.messages[0].content[-1].text in OCR_PROMPTS
+        assert ocr.messages[0].content[-1].text in ocr_prompts()
         assert by_id[ocr.id.removesuffix("-ocr")].task == "sft"
     again = tmp_path / "again"
     build_sft_data(examples(12, words=90), again, small_config(), ocr_share=0.25, ocr_pages=(2, 3), seed=1)

@@ -184,6 +184,9 @@ class GrpoHooks:
         from glyph.train.grpo.spec import build_rewards
 
         collator = parts.pop("collator")
+        # TRL left-pads prompt ids and expects the processor's per-token outputs (mm_token_type_ids) padded
+        # the same way; a right-padding processor misaligns M-RoPE positions when prompt lengths differ
+        parts["processing_class"].tokenizer.padding_side = "left"
         funcs, weights = build_rewards(recipe, stop_ids=collator.facts.stop_ids)
         args = parts.pop("args")
         args.reward_weights = weights

@@ -10,9 +10,9 @@ Only the assistant text is learned (the collator's rule). The reference answers,
 the metric go into the record's ``meta`` so the same shards serve GRPO, where the assistant turn
 becomes the reference (:mod:`glyph.train.grpo.data`).
 
-**OCR auxiliary records** have the form of the CPT OCR task: a run of consecutive pages of one
-example's context and an instruction to transcribe them; the target is exactly the text drawn on
-those pages. ``ocr_share`` is their share of all records written (0.2: one OCR record per four SFT
+**OCR auxiliary records** are the CPT OCR task's records (:func:`glyph.train.cpt.tasks.ocr_record`,
+its instructions from the CPT defaults): a run of consecutive pages of one example's context and an
+instruction to transcribe them; the target is exactly the text drawn on those pages. ``ocr_share`` is their share of all records written (0.2: one OCR record per four SFT
 records), spread evenly over the examples; which pages each one covers is drawn from
 ``(seed, example index)``, so the output is a pure function of the inputs and the seed.
 
@@ -36,30 +36,16 @@ from glyph.render.config import RenderConfig
 from glyph.render.pages import RenderedPage
 from glyph.render.raster import render_pages
 from glyph.tokens import get_tokenizer, get_vlm_rule
+from glyph.train.cpt.tasks import ocr_record, page_png
 from glyph.train.records import Record
 from glyph.train.rewards import thinking_response
 from glyph.train.shards import write_shard
 
-__all__ = [
-    "OCR_PROMPTS",
-    "SftBuildSummary",
-    "SftExample",
-    "build_sft_data",
-    "example_from_row",
-    "ocr_record",
-    "sft_record",
-]
+__all__ = ["SftBuildSummary", "SftExample", "build_sft_data", "example_from_row", "ocr_prompts", "sft_record"]
 
 SHARD_PREFIX = "sft-"
 INFO_FILE = "sft_data.json"
 ERRORS_FILE = "errors.jsonl"
-#: Instructions of the OCR records (the CPT OCR task's wording).
-OCR_PROMPTS = (
-    "Transcribe all the text in these pages exactly as written.",
-    "Read the pages and write out their text, line by line.",
-    "What text do these pages contain? Reproduce it exactly.",
-    "OCR the document images. Output only the text.",
-)
 #: Tokens a chat template adds around one exchange (role tags, separators); a margin for the check.
 TEMPLATE_TOKENS = 24
 
@@ -127,6 +113,13 @@ def example_from_row(row: Any, n: int, fields: dict[str, str] | None = None) -> 
         raise ExampleError(n, rid, "; ".join(problems)) from None
 
 
+def ocr_prompts() -> list[str]:
+    """The OCR task's instructions, as the CPT data defaults list them."""
+    from glyph.train.cpt.spec import load_data_config
+
+    return list(load_data_config().tasks.ocr.prompts)
+
+
 def _user(pages: int, text: str) -> dict[str, Any]:
     return {"role": "user", "content": [{"type": "image"}] * pages + [{"type": "text", "text": text}]}
 
@@ -137,24 +130,12 @@ def sft_record(rid: str, example: SftExample, pages: list[RenderedPage], meta: d
     return Record(
         id=rid,
         task="sft",
-        images=[p.image for p in pages],
+        images=[page_png(p) for p in pages],
         messages=[_user(len(pages), example.prompt),
                   {"role": "assistant", "content": thinking_response(example.answer, example.thinking)}],
         meta={**example.meta, **meta, "question": example.prompt, "answers": answers,
               "metric": example.metric or "", "thinking": example.thinking is not None},
     )  # fmt: skip
-
-
-def ocr_record(rid: str, pages: list[RenderedPage], prompt: str, meta: dict[str, Any]) -> Record:
-    """An OCR record in the CPT OCR task's form: pages, an instruction; the target is their drawn text."""
-    target = "\n".join(p.text for p in pages)
-    return Record(
-        id=rid,
-        task="ocr",
-        images=[p.image for p in pages],
-        messages=[_user(len(pages), prompt), {"role": "assistant", "content": target}],
-        meta={**meta, "answers": [target], "question": prompt},
-    )
 
 
 @dataclass
@@ -218,6 +199,7 @@ def build_sft_data(
     for old in out.glob(f"{SHARD_PREFIX}*.parquet"):
         old.unlink()  # a rebuild replaces the previous shards entirely
     costs = _Costs(tokenizer, vlms)
+    prompts = ocr_prompts()
     per_example = ocr_share / (1 - ocr_share)  # OCR records per SFT record
     summary = SftBuildSummary()
     t0 = time.perf_counter()
@@ -264,11 +246,13 @@ def build_sft_data(
                     k = min(len(pages), int(rng.integers(ocr_pages[0], ocr_pages[1] + 1)))
                     first = int(rng.integers(0, len(pages) - k + 1))
                     chosen = pages[first : first + k]
-                    prompt = OCR_PROMPTS[int(rng.integers(len(OCR_PROMPTS)))]
-                    ocr_tokens = costs.tokens(prompt + "\n".join(p.text for p in chosen), chosen)
+                    prompt = prompts[int(rng.integers(len(prompts)))]
+                    target = "\n".join(p.text for p in chosen)
+                    ocr_tokens = costs.tokens(prompt + target, chosen)
                     if max_tokens is None or max(ocr_tokens.values()) <= max_tokens:
-                        batch.append(ocr_record(f"{rid}-ocr", chosen, prompt,
-                                                {**meta, "pages": k, "first_page": first, "tokens": ocr_tokens}))  # fmt: skip
+                        batch.append(ocr_record(f"{rid}-ocr", chosen, prompt, meta={
+                            **meta, "pages": k, "first_page": first, "tokens": ocr_tokens, "answers": [target],
+                            "question": prompt}))  # fmt: skip
                         summary.ocr += 1
             except ExampleError as err:
                 fail(err)
