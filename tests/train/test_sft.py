@@ -250,3 +250,20 @@ def test_the_papers_sft_recipe_and_refused_options() -> None:
         load_recipe({**base, "training": {"packing": True}})
     with pytest.raises(ValueError, match="training.num_generations: unknown SFTConfig field"):
         load_recipe({**base, "training": {"num_generations": 4}})
+
+
+def test_added_vocabulary_is_text_and_control_tokens_are_refused(think_models: dict[str, Path], small_pages) -> None:
+    from glyph.train.records import RecordError
+
+    c = VisionCollator.from_pretrained(str(think_models["qwen2.5vl"]))
+    record = Record(id="tags", images=[small_pages[0].image], messages=[
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "why <think> ?"}]},
+        {"role": "assistant", "content": "<think>\nr\n</think>\n\nok"}])  # fmt: skip
+    enc = c.encode(record)  # <think> is an added, non-special token: ordinary vocabulary, in any turn
+    think = c.tokenizer.convert_tokens_to_ids("<think>")
+    labelled = [i for i, label in zip(enc.input_ids, enc.labels) if label != IGNORE_INDEX]
+    assert enc.input_ids.count(think) == 2 and labelled.count(think) == 1  # learned in the answer only
+    bad = record.model_copy(update={"id": "ctl", "messages": [record.messages[0], Record.model_validate(
+        {"id": "x", "messages": [{"role": "assistant", "content": "a <|im_start|> b"}]}).messages[0]]})  # fmt: skip
+    with pytest.raises(RecordError, match=r"record 'ctl'.*special token '<\|im_start\|>'"):
+        c.encode(bad)

@@ -99,9 +99,11 @@ class VisionCollator:
         self.rule: VisualTokenRule = rule_from_image_processor(processor.image_processor)
         self.eos_token = self.tokenizer.eos_token or ""
         added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
-        specials = {str(t) for t in added.values()} | set(self.tokenizer.all_special_tokens)
+        specials = {str(t) for t in added.values() if getattr(t, "special", True)}
+        specials |= set(self.tokenizer.all_special_tokens)
         specials.discard("")
-        # any added or special token string inside record text would be read as that token: refuse it
+        # a control token's string inside record text would be read as that control token: refuse it
+        # (non-special added tokens -- digits, Qwen3's <think> -- are ordinary vocabulary)
         self._special = re.compile("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)))
 
     @classmethod
