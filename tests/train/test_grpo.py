@@ -27,11 +27,14 @@ from glyph.train.shards import write_shard
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "serve"))  # loopback server helpers
-from serve_helpers import FakeUpstream, completion, json_response  # noqa: E402
+from serve_helpers import FakeUpstream, completion, json_response
 
 NAN = math.nan
 #: prompts of different lengths in one batch: left padding must line up with M-RoPE's token types
-QUESTIONS = ["What is written on the page ?", "What is written on the page ? Answer the question about the document ."]
+QUESTIONS = [
+    "What is written on the page ?",
+    "What is written on the page ? Answer the question about the document .",
+]
 
 
 # ------------------------------------------------------------------------------------------ filter
@@ -46,7 +49,10 @@ def test_zero_variance_groups_by_hand() -> None:
     assert drop.tolist() == [True, False, True]
     all_zero = torch.zeros(8, 1)
     assert zero_variance_groups(all_zero, torch.ones(1), 4).tolist() == [True, True]
-    assert zero_variance_groups(torch.tensor([[0.0], [1e-9], [1.0], [0.999]]), torch.ones(1), 2).tolist() == [True, False]
+    assert zero_variance_groups(torch.tensor([[0.0], [1e-9], [1.0], [0.999]]), torch.ones(1), 2).tolist() == [
+        True,
+        False,
+    ]
     with pytest.raises(ValueError, match="do not split into groups of 4"):
         zero_variance_groups(torch.zeros(6, 1), torch.ones(1), 4)
 
@@ -55,7 +61,9 @@ def test_discarded_groups_leave_the_loss_mask_and_the_token_count(monkeypatch: p
     from trl import GRPOTrainer
 
     trainer = object.__new__(GlyphGRPOTrainer)  # the filter alone, around a stubbed generation step
-    gathered = torch.tensor([[1.0], [1.0], [0.0], [1.0], [0.0], [0.0], [0.5], [0.0]])  # 2 processes x 2 groups of 2
+    gathered = torch.tensor(
+        [[1.0], [1.0], [0.0], [1.0], [0.0], [0.0], [0.5], [0.0]]
+    )  # 2 processes x 2 groups of 2
     mask = torch.ones(4, 3, dtype=torch.long)
     mask[3, 2] = 0  # a shorter completion
 
@@ -86,7 +94,7 @@ def _records() -> list[Record]:
     out = []
     for i in range(4):
         text = known_text(6, 2 * i)
-        page = list(render_pages(text, small_config()))[0]
+        page = next(iter(render_pages(text, small_config())))
         if i % 2:
             out.append(Record(id=f"ocr{i}", task="ocr", images=[page.image], messages=[
                 {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Transcribe all text"}]},
@@ -129,15 +137,22 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_a_short_grpo_run_changes_the_weights_and_logs_every_reward(
     tiny_model, grpo_shard: Path, tmp_path: Path
 ) -> None:
-    arch, model = tiny_model
+    _, model = tiny_model
 
-    def verdict(body: dict, n: int) -> Any:  # a judge that says CORRECT iff the answer holds 'page'; some malformed
+    def verdict(
+        body: dict, n: int
+    ) -> Any:  # a judge that says CORRECT iff the answer holds 'page'; some malformed
         answer = body["messages"][0]["content"].split("Answer to grade:\n", 1)[1]
         reply = "CORRECT" if "page" in answer.split("\n")[0] else ("maybe" if n % 3 == 0 else "INCORRECT")
         return json_response(completion(reply))
 
     upstream = FakeUpstream(verdict, model="judge")
-    rewards = [{"kind": "judge"}, {"kind": "accuracy", "name": "match"}, {"kind": "format", "weight": 0.5}, {"kind": "ocr"}]
+    rewards = [
+        {"kind": "judge"},
+        {"kind": "accuracy", "name": "match"},
+        {"kind": "format", "weight": 0.5},
+        {"kind": "ocr"},
+    ]
     with upstream.running() as url:
         recipe = _recipe(model, grpo_shard, tmp_path / "run", rewards)
         recipe["judge"] = {"base_url": url, "api_key_env": None, "backoff_initial": 0.01}
@@ -151,13 +166,19 @@ def test_a_short_grpo_run_changes_the_weights_and_logs_every_reward(
     assert [r["step"] for r in rows] == [1, 2, 3]
     for name in ("judge", "match", "format", "ocr"):  # every reward is logged, and scored somewhere
         assert all(f"rewards/{name}/mean" in r for r in rows)
-        assert any(r[f"rewards/{name}/mean"] is not None and not math.isnan(r[f"rewards/{name}/mean"]) for r in rows)
+        assert any(
+            r[f"rewards/{name}/mean"] is not None and not math.isnan(r[f"rewards/{name}/mean"]) for r in rows
+        )
     for r in rows:
         assert r[DISCARDED] == pytest.approx(r["frac_reward_zero_std"])  # TRL's count of the same groups
     judged = [r for r in rows if "judge/malformed" in r]  # steps whose prompts included a question
     assert judged and all(r["judge/failed"] == 0 and 0 <= r["judge/malformed"] <= 1 for r in judged)
     assert upstream.calls > 0
-    assert json.loads((out / "rewards.json").read_text())[2] == {"name": "format", "weight": 0.5, "kind": "FormatReward"}
+    assert json.loads((out / "rewards.json").read_text())[2] == {
+        "name": "format",
+        "weight": 0.5,
+        "kind": "FormatReward",
+    }
     order = [json.loads(line) for line in (out / "data_order.jsonl").read_text().splitlines()]
     assert [len(o["ids"]) for o in order] == [2, 2, 2]  # 8 completions a step = 2 prompts x 4
     assert (out / "reward_curve.png").stat().st_size > 5000
@@ -202,7 +223,10 @@ def test_records_grpo_cannot_use_are_named_and_skipped(tiny_glm: Path, tmp_path:
     out = tmp_path / "run"
     result = run_training(load_recipe(_recipe(tiny_glm, shard, out, max_steps=1)), resume="never")
     assert result.scan.kept == 4 and result.global_step == 1
-    skipped = {e["id"]: e["reason"] for e in map(json.loads, (out / "skipped_records.jsonl").read_text().splitlines())}
+    skipped = {
+        e["id"]: e["reason"]
+        for e in map(json.loads, (out / "skipped_records.jsonl").read_text().splitlines())
+    }
     assert skipped["doc"] == "GRPO needs chat records (a prompt, then the answer)"
     assert "exceed max_length 512" in skipped["long-prompt"]
     assert "meta.answers must be a non-empty list" in skipped["no-answers"]
@@ -229,5 +253,7 @@ def test_the_papers_grpo_recipe() -> None:
         load_recipe({**base, "rewards": [{"kind": "format"}, {"kind": "format"}]})
     with pytest.raises(ValueError, match="training.reward_weights: set each reward's weight"):
         load_recipe({**base, "training": {"reward_weights": [1.0]}})
-    with pytest.raises(ValueError, match="training.epsilon_hgh: unknown GRPOConfig field; did you mean epsilon_high"):
+    with pytest.raises(
+        ValueError, match="training.epsilon_hgh: unknown GRPOConfig field; did you mean epsilon_high"
+    ):
         load_recipe({**base, "training": {"epsilon_hgh": 0.28}})

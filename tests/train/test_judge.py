@@ -48,8 +48,13 @@ def test_fixed_verdicts_and_what_the_judge_is_shown() -> None:
     upstream = FakeUpstream(respond, model="judge-model")
     with upstream.running() as url:
         judge = _judge(url)
-        verdicts = judge.judge_many([("What is the key?", ["4096"], "4096"), ("What is the key?", ["4096"], "17")])
-    assert [v.status for v in verdicts] == ["correct", "incorrect"] and [v.score for v in verdicts] == [1.0, 0.0]
+        verdicts = judge.judge_many(
+            [("What is the key?", ["4096"], "4096"), ("What is the key?", ["4096"], "17")]
+        )
+    assert [v.status for v in verdicts] == ["correct", "incorrect"] and [v.score for v in verdicts] == [
+        1.0,
+        0.0,
+    ]
     body = upstream.requests[0]
     assert body["model"] == "judge-model"  # taken from /v1/models
     assert body["temperature"] == 0.0 and body["max_tokens"] == 8
@@ -74,7 +79,13 @@ def test_malformed_and_failing_verdicts_score_zero_are_counted_and_never_raise()
         logged: dict[str, float] = {}
         scores = reward(
             [None] * 5,
-            ["<think>x</think>a", "<think>x</think>b", "<think>x</think>c", "<think>never closed", "page text"],
+            [
+                "<think>x</think>a",
+                "<think>x</think>b",
+                "<think>x</think>c",
+                "<think>never closed",
+                "page text",
+            ],
             task=["qa", "qa", "qa", "qa", "ocr"],
             references=[["r"]] * 5,
             question=["q"] * 5,

@@ -60,23 +60,31 @@ def test_train_sft_then_grpo_through_the_cli(synth: Path, tiny_glm: Path, tmp_pa
     assert result.exit_code == 0, result.output
     assert (grpo_run / "reward_curve.png").is_file()
     rows = [r for r in read_training_log(grpo_run / "train_log.jsonl") if "reward" in r]
-    assert len(rows) == 1 and {"rewards/accuracy/mean", "rewards/format/mean", "rewards/ocr/mean"} <= set(rows[0])
+    assert len(rows) == 1 and {"rewards/accuracy/mean", "rewards/format/mean", "rewards/ocr/mean"} <= set(
+        rows[0]
+    )
     plotted = runner.invoke(app, ["train", "plot", str(grpo_run)])
     assert plotted.exit_code == 0 and "reward_curve" in plotted.output
     wrong = runner.invoke(app, ["train", "grpo", "--recipe", "sft-tiny-cpu"])
     assert wrong.exit_code == 2 and "is a sft recipe; run it with `glyph train sft`" in _flat(wrong.output)
-    no_judge = runner.invoke(app, ["train", "grpo", "--recipe", "grpo-tiny-cpu", "--set", "rewards=[{kind: judge}]"])
+    no_judge = runner.invoke(
+        app, ["train", "grpo", "--recipe", "grpo-tiny-cpu", "--set", "rewards=[{kind: judge}]"]
+    )
     assert no_judge.exit_code == 2 and "kind 'judge' needs a judge" in _flat(no_judge.output)
 
 
 def test_data_sft_names_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "context": "some text", "question": "q", "answer": "x"}\n{"id": "b", "context": "t"}\n')
+    bad.write_text(
+        '{"id": "a", "context": "some text", "question": "q", "answer": "x"}\n{"id": "b", "context": "t"}\n'
+    )
     result = runner.invoke(app, ["data", "sft", str(bad), "--out", str(tmp_path / "o"), *SMALL])
     assert result.exit_code == 0, result.output
     assert "row 1 (id 'b'): missing field 'question'" in _flat(result.output)
     assert "1 SFT + 0 OCR records" in _flat(result.output)
     result = runner.invoke(app, ["data", "sft", "ruler", "--out", str(tmp_path / "p"), "--tasks", "nope"])
     assert result.exit_code == 2 and "unknown RULER task(s) nope" in _flat(result.output)
-    result = runner.invoke(app, ["data", "sft", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "q")])
+    result = runner.invoke(
+        app, ["data", "sft", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "q")]
+    )
     assert result.exit_code == 2 and "no such data file" in _flat(result.output)

@@ -77,7 +77,9 @@ def test_thinking_response_round_trips_through_the_parser() -> None:
 
 @given(st.text(alphabet=st.characters(blacklist_characters="<>"), min_size=1).filter(str.strip),
        st.text(alphabet=st.characters(blacklist_characters="<>"), min_size=1).filter(str.strip))  # fmt: skip
-def test_any_thinking_and_answer_without_tags_make_a_well_formed_completion(thinking: str, answer: str) -> None:
+def test_any_thinking_and_answer_without_tags_make_a_well_formed_completion(
+    thinking: str, answer: str
+) -> None:
     parsed = parse_completion(thinking_response(answer, thinking))
     assert parsed.well_formed and parsed.answer == answer.strip()
 
@@ -135,7 +137,12 @@ def test_accuracy_needs_a_known_metric() -> None:
 def test_completion_text_accepts_strings_messages_and_content_parts() -> None:
     assert completion_text("abc") == "abc"
     assert completion_text([{"role": "assistant", "content": "abc"}]) == "abc"
-    assert completion_text([{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]) == "ab"
+    assert (
+        completion_text(
+            [{"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]
+        )
+        == "ab"
+    )
     assert completion_text([{"role": "assistant", "content": None}]) == ""
     with pytest.raises(TypeError):
         completion_text(3)

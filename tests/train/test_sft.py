@@ -99,7 +99,9 @@ def test_sft_records_hold_the_pages_the_question_and_the_thinking_answer(sft_dir
 
 
 def test_ocr_records_are_an_exact_share_and_transcribe_consecutive_pages(tmp_path: Path) -> None:
-    summary = build_sft_data(examples(12, words=90), tmp_path, small_config(), ocr_share=0.25, ocr_pages=(2, 3), seed=1)
+    summary = build_sft_data(
+        examples(12, words=90), tmp_path, small_config(), ocr_share=0.25, ocr_pages=(2, 3), seed=1
+    )
     assert (summary.sft, summary.ocr) == (12, 4)  # 0.25 of 16 records: one OCR record per three SFT records
     records = [r for r in iter_shard(next(tmp_path.glob("sft-*.parquet")))]
     by_id = {r.id: r for r in records}
@@ -128,7 +130,10 @@ def test_bad_examples_are_named_and_the_rest_are_kept(tmp_path: Path) -> None:
     by_id = {e["id"]: e for e in errors}
     assert by_id["no-question"]["row"] == 1 and "missing field 'question'" in by_id["no-question"]["reason"]
     assert "context: Value error, is blank" in by_id["blank"]["reason"]
-    assert by_id["huge"]["reason"].startswith("does not fit:") and "over max_tokens 600" in by_id["huge"]["reason"]
+    assert (
+        by_id["huge"]["reason"].startswith("does not fit:")
+        and "over max_tokens 600" in by_id["huge"]["reason"]
+    )
     assert by_id[None]["reason"] == "expected a JSON object, got str"
     info = json.loads((tmp_path / "sft_data.json").read_text())
     assert info["summary"]["failed"] == 4 and info["config"]["page-size"] == "200,150"
@@ -178,18 +183,22 @@ def test_sft_label_mask_through_sfttrainer_is_exactly_the_thinking_answer_and_st
 
 # ------------------------------------------------------------------------------------------ training
 def test_sft_loss_falls_and_logs_accuracy_and_tokens(tiny_model, sft_dir: Path, tmp_path: Path) -> None:
-    arch, model = tiny_model
+    _, model = tiny_model
     result = run_training(load_recipe(_recipe(model, sft_dir, tmp_path / "run")), resume="never")
     assert result.global_step == 10 and result.scan.tasks == {"sft": 8, "ocr": 2}
     rows = [r for r in read_training_log(tmp_path / "run" / "train_log.jsonl") if "loss" in r]
     losses = [r["loss"] for r in rows]
     assert sum(losses[5:]) < 0.8 * sum(losses[:5]), losses  # epoch 2 against epoch 1: the same 10 records
-    assert all("mean_token_accuracy" in r and r["target_tokens_per_step"] > 0 for r in rows)  # SFTTrainer's + ours
+    assert all(
+        "mean_token_accuracy" in r and r["target_tokens_per_step"] > 0 for r in rows
+    )  # SFTTrainer's + ours
     assert rows[-1]["mean_token_accuracy"] > rows[0]["mean_token_accuracy"]
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
 
 
-def test_a_killed_sft_run_resumes_with_the_same_data_and_losses(tiny_glm: Path, sft_dir: Path, tmp_path: Path) -> None:
+def test_a_killed_sft_run_resumes_with_the_same_data_and_losses(
+    tiny_glm: Path, sft_dir: Path, tmp_path: Path
+) -> None:
     settings = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3, "learning_rate": 1e-2}
     straight = tmp_path / "straight"
     run_training(load_recipe(_recipe(tiny_glm, sft_dir, straight, **settings)), resume="never")
@@ -215,7 +224,10 @@ def test_bad_shard_records_are_named_and_skipped_and_training_goes_on(
 ) -> None:
     good = [r for r in iter_shard(next(sft_dir.glob("sft-*.parquet")))][:4]
     rows = [r.to_row() for r in good]
-    rows.append(good[0].to_row() | {"id": "bad-image", "images": [{"bytes": b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "path": None}]})
+    rows.append(
+        good[0].to_row()
+        | {"id": "bad-image", "images": [{"bytes": b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "path": None}]}
+    )
     long_one = good[1].model_copy(update={"id": "too-long", "messages": [
         good[1].messages[0], {"role": "assistant", "content": [{"type": "text", "text": known_text(1500)}]}]})  # fmt: skip
     rows.append(Record.model_validate(long_one.model_dump()).to_row())
@@ -228,7 +240,9 @@ def test_bad_shard_records_are_named_and_skipped_and_training_goes_on(
     assert result.global_step == 2 and result.scan.kept == 4
     skipped = {e["id"]: e for e in map(json.loads, (out / "skipped_records.jsonl").read_text().splitlines())}
     assert set(skipped) == {"bad-image", "too-long"}
-    assert "mixed.parquet row 4" in skipped["bad-image"]["where"] and "corrupt" in skipped["bad-image"]["reason"]
+    assert (
+        "mixed.parquet row 4" in skipped["bad-image"]["where"] and "corrupt" in skipped["bad-image"]["reason"]
+    )
     assert "exceed max_length 1024" in skipped["too-long"]["reason"]
 
 
@@ -242,7 +256,9 @@ def test_the_papers_sft_recipe_and_refused_options() -> None:
     assert t["lr_scheduler_kwargs"] == {"min_lr": 2e-6}
     args = training_arguments(paper, world_size=8)
     assert type(args).__name__ == "SFTConfig" and args.gradient_accumulation_steps == 4
-    assert args.gradient_checkpointing is False  # the model section turns it on (model.gradient_checkpointing)
+    assert (
+        args.gradient_checkpointing is False
+    )  # the model section turns it on (model.gradient_checkpointing)
     for name in ("sft-lora-1gpu", "sft-tiny-cpu"):
         assert load_recipe(name).stage == "sft"
     base = {"stage": "sft", "model": {"path": "m"}, "training": {"output_dir": "o"}}
@@ -252,7 +268,9 @@ def test_the_papers_sft_recipe_and_refused_options() -> None:
         load_recipe({**base, "training": {"num_generations": 4}})
 
 
-def test_added_vocabulary_is_text_and_control_tokens_are_refused(think_models: dict[str, Path], small_pages) -> None:
+def test_added_vocabulary_is_text_and_control_tokens_are_refused(
+    think_models: dict[str, Path], small_pages
+) -> None:
     from glyph.train.records import RecordError
 
     c = VisionCollator.from_pretrained(str(think_models["qwen2.5vl"]))

@@ -148,7 +148,9 @@ def sft(
             "the RULER generators (training seeds, disjoint from evaluation's)."
         ),
     ],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output directory (shards, sft_data.json, errors).")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output directory (shards, sft_data.json, errors).")
+    ],
     config: ConfigOpt = None,
     overrides: SetOpt = None,
     ocr_share: Annotated[float, typer.Option(help="Share of OCR auxiliary records among all records.")] = 0.2,
@@ -157,13 +159,18 @@ def sft(
         int | None, typer.Option(help="Leave out (and name) examples longer than this many tokens.")
     ] = None,
     vlm: Annotated[
-        list[str] | None, typer.Option("--vlm", help="Count visual tokens for these families (glm4v, qwen3vl).")
+        list[str] | None,
+        typer.Option("--vlm", help="Count visual tokens for these families (glm4v, qwen3vl)."),
     ] = None,
-    tokenizer: Annotated[str, typer.Option(help="Text-token counter: qwen, hf:<checkpoint>, tiktoken:<name>.")] = "qwen",
+    tokenizer: Annotated[
+        str, typer.Option(help="Text-token counter: qwen, hf:<checkpoint>, tiktoken:<name>.")
+    ] = "qwen",
     field: Annotated[
         list[str] | None, typer.Option("--field", help="Rename an input field: --field context=document.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Which pages OCR records take; for 'ruler', the training seed.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Which pages OCR records take; for 'ruler', the training seed.")
+    ] = 0,
     tasks: Annotated[
         list[str] | None, typer.Option("--tasks", help="ruler: tasks (comma-separated; default all).")
     ] = None,

@@ -17,17 +17,23 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
-RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Recipe YAML or built-in name (`glyph train recipes`).")]
+RecipeOpt = Annotated[
+    str, typer.Option("--recipe", "-r", help="Recipe YAML or built-in name (`glyph train recipes`).")
+]
 ModelOpt = Annotated[str | None, typer.Option(help="Checkpoint directory or hub id (recipe's model.path).")]
-DataOpt = Annotated[list[str] | None, typer.Option("--data", "-d", help="Shard directories or files (repeatable).")]
+DataOpt = Annotated[
+    list[str] | None, typer.Option("--data", "-d", help="Shard directories or files (repeatable).")
+]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (training.output_dir).")]
 StepsOpt = Annotated[int | None, typer.Option(help="Optimizer steps (training.max_steps).")]
 LoraOpt = Annotated[int | None, typer.Option(help="Train LoRA adapters of this rank instead of all weights.")]
 SetsOpt = Annotated[
-    list[str] | None, typer.Option("--set", "-s", help="Override a recipe key: --set training.learning_rate=1e-5")
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a recipe key: --set training.learning_rate=1e-5"),
 ]
 ResumeOpt = Annotated[
-    str, typer.Option(help="auto: continue from the run's last checkpoint if any; never; or a checkpoint path.")
+    str,
+    typer.Option(help="auto: continue from the run's last checkpoint if any; never; or a checkpoint path."),
 ]
 
 
@@ -125,7 +131,9 @@ def _train(
     try:
         spec = load_recipe(recipe, sets)
         if spec.stage != stage:
-            raise ValueError(f"recipe {recipe} is a {spec.stage} recipe; run it with `glyph train {spec.stage}`")
+            raise ValueError(
+                f"recipe {recipe} is a {spec.stage} recipe; run it with `glyph train {spec.stage}`"
+            )
         console.print(f"recipe {recipe}: model {spec.model.path}, data {', '.join(spec.data.shards)}")
         result = run_training(spec, resume=resume)
     except (ValueError, FileNotFoundError) as exc:

@@ -46,7 +46,9 @@ The answer is CORRECT if it states the same facts as a reference answer (wording
 formatting may differ; extra correct detail is fine) and INCORRECT if anything required is missing \
 or wrong. Reply with exactly one word: CORRECT or INCORRECT."""
 
-_VERDICT = re.compile(r"^\s*(?:<think>.*?</think>\s*)?(CORRECT|INCORRECT)\s*\.?\s*$", re.IGNORECASE | re.DOTALL)
+_VERDICT = re.compile(
+    r"^\s*(?:<think>.*?</think>\s*)?(CORRECT|INCORRECT)\s*\.?\s*$", re.IGNORECASE | re.DOTALL
+)
 Status = Literal["correct", "incorrect", "empty", "malformed", "failed"]
 
 
@@ -146,7 +148,7 @@ class LlmJudge:
                 "temperature": self.spec.temperature,
             }
             reply = answer_from_completion(await self.client.chat(payload), 0.0).text
-        except Exception as exc:  # after the client's retries: count it, score 0, keep training
+        except Exception as exc:  # noqa: BLE001 -- after the client's retries: count it, score 0, keep training
             return Verdict("failed", f"{type(exc).__name__}: {exc}"[:500])
         verdict = parse_verdict(reply)
         if verdict is None:

@@ -61,9 +61,13 @@ class StageInfo:
 
 
 STAGES: dict[str, StageInfo] = {
-    "cpt": StageInfo("glyph.train.recipes:Recipe", "transformers:TrainingArguments", "glyph.train.run:CptHooks"),
+    "cpt": StageInfo(
+        "glyph.train.recipes:Recipe", "transformers:TrainingArguments", "glyph.train.run:CptHooks"
+    ),
     "sft": StageInfo("glyph.train.sft.spec:SftRecipe", "trl:SFTConfig", "glyph.train.sft.trainer:SftHooks"),
-    "grpo": StageInfo("glyph.train.grpo.spec:GrpoRecipe", "trl:GRPOConfig", "glyph.train.grpo.trainer:GrpoHooks"),
+    "grpo": StageInfo(
+        "glyph.train.grpo.spec:GrpoRecipe", "trl:GRPOConfig", "glyph.train.grpo.trainer:GrpoHooks"
+    ),
 }
 
 

@@ -26,7 +26,6 @@ one without any thinking tags is all answer (a model trained without thinking is
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,14 +229,18 @@ class AccuracyReward(_Reward):
         value = score(metric, parse_completion(text).answer, list(references), task=task)
         return value if self.threshold is None else float(value >= self.threshold)
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float | None]:
         n = len(completions)
         tasks = _column(columns, "task", n, "")
         refs = _column(columns, "references", n, [])
         metrics = _column(columns, "metric", n, "")
         out: list[float | None] = []
         for c, t, r, m in zip(completions, tasks, refs, metrics):
-            out.append(self.score_one(completion_text(c), r, self.metric or m, t) if self.applies(t) else None)
+            out.append(
+                self.score_one(completion_text(c), r, self.metric or m, t) if self.applies(t) else None
+            )
         return out
 
 
@@ -247,12 +250,16 @@ class OcrReward(_Reward):
     def __init__(self, tasks: Collection[str] | None = None, name: str = "ocr") -> None:
         super().__init__(name, tasks if tasks is not None else OCR_TASKS)
 
-    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any
+    ) -> list[float | None]:
         n = len(completions)
         tasks = _column(columns, "task", n, "")
         refs = _column(columns, "references", n, [])
         return [
-            ocr_similarity(parse_completion(completion_text(c)).answer, "\n".join(r)) if self.applies(t) else None
+            ocr_similarity(parse_completion(completion_text(c)).answer, "\n".join(r))
+            if self.applies(t)
+            else None
             for c, t, r in zip(completions, tasks, refs)
         ]
 
@@ -278,7 +285,10 @@ class JudgeReward(_Reward):
         refs = _column(columns, "references", n, [])
         questions = _column(columns, "question", n, "")
         rows = [i for i, t in enumerate(tasks) if self.applies(t)]
-        items = [(questions[i], list(refs[i]), parse_completion(completion_text(completions[i])).answer) for i in rows]
+        items = [
+            (questions[i], list(refs[i]), parse_completion(completion_text(completions[i])).answer)
+            for i in rows
+        ]
         verdicts = self.judge.judge_many(items)
         out: list[float | None] = [None] * n
         for i, v in zip(rows, verdicts):

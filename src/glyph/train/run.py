@@ -62,9 +62,7 @@ class CptHooks:
         from glyph.train.trainer import GlyphTrainer
 
         collator = parts.pop("collator")
-        return GlyphTrainer(
-            **parts, data_collator=collator, image_token_id=collator.image_token_id
-        )
+        return GlyphTrainer(**parts, data_collator=collator, image_token_id=collator.image_token_id)
 
 
 def run_training(
@@ -108,7 +106,9 @@ def run_training(
     eval_dataset = None
     if recipe.data.eval_shards:
         eval_dataset, _ = RecordDataset.from_shards(
-            recipe.data.eval_shards, length=hooks.record_length(recipe, collator), max_length=recipe.data.max_length
+            recipe.data.eval_shards,
+            length=hooks.record_length(recipe, collator),
+            max_length=recipe.data.max_length,
         )
     if args.process_index == 0:
         out.mkdir(parents=True, exist_ok=True)

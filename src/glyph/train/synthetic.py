@@ -16,6 +16,7 @@ haystacks is the same bundled corpus). The data's metadata says so (:func:`synth
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from typing import Any
 
 from glyph.eval.prompts import fill, load_prompts
@@ -59,11 +60,19 @@ def _thinking(sample: Sample) -> str:
         return "The pages say: " + " ".join(said)
     if family == "vt":
         steps = [f"VAR {answers[0]} = {query['value']}"]
-        steps += [f"VAR {b} = VAR {a}" for a, b in zip(answers, answers[1:])]
+        steps += [f"VAR {b} = VAR {a}" for a, b in pairwise(answers)]
         return f"Following the value {query['value']} through the assignments: " + "; ".join(steps) + "."
     if family == "cwe":
-        return f"Counting the numbered list, {len(answers)} words come up far more often than the rest: " + ", ".join(answers) + "."
-    return "Counting the coded words and leaving out '...', the most frequent are, in order: " + ", ".join(answers) + "."
+        return (
+            f"Counting the numbered list, {len(answers)} words come up far more often than the rest: "
+            + ", ".join(answers)
+            + "."
+        )
+    return (
+        "Counting the coded words and leaving out '...', the most frequent are, in order: "
+        + ", ".join(answers)
+        + "."
+    )
 
 
 def ruler_example(task: str, length: int, index: int, seed: int = 0, tokenizer: str = "qwen") -> SftExample:
@@ -102,7 +111,9 @@ def ruler_examples(
                 yield ruler_example(task, length, index, seed, tokenizer)
 
 
-def synthetic_info(tasks: Sequence[str] | None, lengths: Sequence[int], samples: int, seed: int) -> dict[str, Any]:
+def synthetic_info(
+    tasks: Sequence[str] | None, lengths: Sequence[int], samples: int, seed: int
+) -> dict[str, Any]:
     """What the data's metadata records about how it was generated (and why it is not evaluation data)."""
     return {
         "generator": "glyph.eval.ruler",

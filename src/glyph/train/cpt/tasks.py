@@ -142,7 +142,10 @@ def ocr_record(
         task="ocr",
         theme=theme,
         images=images if images is not None else [page_png(p) for p in pages],
-        messages=[_user(len(pages), prompt), {"role": "assistant", "content": "\n".join(p.text for p in pages)}],
+        messages=[
+            _user(len(pages), prompt),
+            {"role": "assistant", "content": "\n".join(p.text for p in pages)},
+        ],
         meta=meta or {},
     )
 

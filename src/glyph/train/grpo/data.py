@@ -34,7 +34,9 @@ def prompt_parts(record: Record) -> tuple[int, list[str], str]:
     if answers is None:
         answers = [parse_completion(record.messages[last].text).answer]
     if not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a for a in answers):
-        raise RecordError(record.id, f"meta.answers must be a non-empty list of non-empty strings, got {answers!r}")
+        raise RecordError(
+            record.id, f"meta.answers must be a non-empty list of non-empty strings, got {answers!r}"
+        )
     question = record.meta.get("question")
     if question is None:
         question = "".join(p.text for p in users[-1].content if isinstance(p, TextPart))

@@ -42,6 +42,14 @@ class RewardSpec(BaseModel):
     tasks: list[str] | None = Field(None, description="score only records of these tasks")
 
 
+#: Accuracy by each record's own metric (0/1), the thinking format, OCR: rewards that need no judge server.
+DEFAULT_REWARDS = (
+    RewardSpec(kind="accuracy", threshold=1.0),
+    RewardSpec(kind="format"),
+    RewardSpec(kind="ocr"),
+)
+
+
 class GrpoSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,10 +59,7 @@ class GrpoSpec(BaseModel):
 
 
 class GrpoRecipe(Recipe):
-    rewards: list[RewardSpec] = Field(
-        default_factory=lambda: [RewardSpec(kind="accuracy", threshold=1.0), RewardSpec(kind="format"),
-                                 RewardSpec(kind="ocr")]  # fmt: skip
-    )
+    rewards: list[RewardSpec] = Field(default_factory=lambda: list(DEFAULT_REWARDS))
     judge: JudgeSpec | None = None
     grpo: GrpoSpec = Field(default_factory=GrpoSpec)
 

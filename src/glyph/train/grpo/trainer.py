@@ -95,7 +95,9 @@ class GlyphGRPOTrainer(GRPOTrainer):
             seed=self.args.seed,
         )
 
-    def _calculate_rewards(self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any) -> Any:
+    def _calculate_rewards(
+        self, inputs: Any, prompts: Any, completions: Any, completion_ids_list: Any
+    ) -> Any:
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         self._gathered_rewards = rewards  # every process's rows, in group order
         return rewards
@@ -105,7 +107,9 @@ class GlyphGRPOTrainer(GRPOTrainer):
         if not self.model.training:
             return out
         ids = [x.get("id") for x in inputs]
-        self._pending_ids.extend(i for k, i in enumerate(ids) if i is not None and (k == 0 or ids[k - 1] != i))
+        self._pending_ids.extend(
+            i for k, i in enumerate(ids) if i is not None and (k == 0 or ids[k - 1] != i)
+        )
         rewards, self._gathered_rewards = self._gathered_rewards, None
         if rewards is None:
             return out
@@ -116,8 +120,14 @@ class GlyphGRPOTrainer(GRPOTrainer):
             n = len(inputs)
             start = self.accelerator.process_index * n
             keep = (~rows[start : start + n]).to(out["completion_mask"].device)
-            out["completion_mask"] = out["completion_mask"] * keep.unsqueeze(1).to(out["completion_mask"].dtype)
-            mask = out["completion_mask"] if "tool_mask" not in out else out["completion_mask"] * out["tool_mask"]
+            out["completion_mask"] = out["completion_mask"] * keep.unsqueeze(1).to(
+                out["completion_mask"].dtype
+            )
+            mask = (
+                out["completion_mask"]
+                if "tool_mask" not in out
+                else out["completion_mask"] * out["tool_mask"]
+            )
             out["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
         return out
 
@@ -140,7 +150,10 @@ def plot_rewards(log: str | Path, out: str | Path, title: str | None = None) -> 
         axes[0].plot(steps, [r.get(name) for r in rows], marker="o", ms=2, label=name.split("/")[1])
     axes[0].set(xlabel="step", ylabel="mean reward", title="rewards")
     axes[0].legend(fontsize=8)
-    for ax, key, label in ((axes[1], DISCARDED, "groups discarded (zero variance)"), (axes[2], "kl", "KL to reference")):
+    for ax, key, label in (
+        (axes[1], DISCARDED, "groups discarded (zero variance)"),
+        (axes[2], "kl", "KL to reference"),
+    ):
         vals = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
         if vals:
             ax.plot(*zip(*vals), marker="o", ms=2, color="tab:red" if key == DISCARDED else "tab:purple")
@@ -195,11 +208,10 @@ class GrpoHooks:
             parts["eval_dataset"] = parts["eval_dataset"].as_hf_dataset(grpo_row)
         parts["callbacks"] = [*parts["callbacks"], RewardCurvePlot()]
         (Path(args.output_dir) / "rewards.json").parent.mkdir(parents=True, exist_ok=True)
-        (Path(args.output_dir) / "rewards.json").write_text(
-            json.dumps([{"name": f.__name__, "weight": w, "kind": type(f).__name__} for f, w in zip(funcs, weights)],
-                       indent=2)  # fmt: skip
-        )
+        described = [
+            {"name": f.__name__, "weight": w, "kind": type(f).__name__} for f, w in zip(funcs, weights)
+        ]
+        (Path(args.output_dir) / "rewards.json").write_text(json.dumps(described, indent=2))
         return GlyphGRPOTrainer(
             reward_funcs=funcs, args=args, discard_zero_variance=recipe.grpo.discard_zero_variance, **parts
         )
-

@@ -19,6 +19,7 @@ from glyph.train.trainer import GlyphTrainer
 
 __all__ = ["GlyphSFTTrainer", "SftHooks"]
 
+
 class GlyphSFTTrainer(GlyphTrainer, SFTTrainer):
     """``SFTTrainer`` with ``GlyphTrainer``'s token accounting and data-order log (MRO: ours first)."""
 
