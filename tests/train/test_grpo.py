@@ -188,24 +188,32 @@ def test_a_killed_grpo_run_resumes_at_its_checkpoint_with_the_same_prompts(
     tiny_glm: Path, grpo_shard: Path, tmp_path: Path
 ) -> None:
     settings = {"max_steps": 4, "save_strategy": "steps", "save_steps": 2}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def worker(recipe: dict, kill_at: int) -> subprocess.CompletedProcess:
+        # every run in a fresh process: sampling must not depend on what earlier tests left in this one
+        return subprocess.run([sys.executable, str(HERE / "train_worker.py"), json.dumps(recipe), str(kill_at)],
+                              env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
     straight = tmp_path / "straight"
-    run_training(load_recipe(_recipe(tiny_glm, grpo_shard, straight, **settings)), resume="never")
+    proc = worker(_recipe(tiny_glm, grpo_shard, straight, **settings), 0)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     crashed = tmp_path / "crashed"
     recipe = _recipe(tiny_glm, grpo_shard, crashed, **settings)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, str(HERE / "train_worker.py"), json.dumps(recipe), "3"],
-                          env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    proc = worker(recipe, 3)
     assert proc.returncode == 137, proc.stderr[-3000:]
     assert (crashed / "checkpoint-2").is_dir() and not (crashed / "checkpoint-4").exists()
-    result = run_training(load_recipe(recipe), resume="auto")
-    assert result.resumed_from == str(crashed / "checkpoint-2") and result.global_step == 4
+    proc = worker(recipe, 0)  # the same command again: it resumes
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result == {"resumed_from": str(crashed / "checkpoint-2"), "global_step": 4}
     a = (straight / "data_order.jsonl").read_text().splitlines()
     b = (crashed / "data_order.jsonl").read_text().splitlines()
     assert a == b and len(b) == 4  # the same prompts at every step; the lost step 3 is not counted twice
     ra = {r["step"]: r["reward"] for r in read_training_log(straight / "train_log.jsonl") if "reward" in r}
     rb = {r["step"]: r["reward"] for r in read_training_log(crashed / "train_log.jsonl") if "reward" in r}
     assert sorted(rb) == [1, 2, 3, 4]
-    for step in (3, 4):  # sampling resumes from the checkpoint's RNG state: the same completions
+    for step in (1, 2, 3, 4):  # sampling resumes from the checkpoint's RNG state: the same completions
         assert rb[step] == pytest.approx(ra[step], abs=1e-6), (ra, rb)
 
 
