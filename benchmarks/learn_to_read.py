@@ -34,6 +34,7 @@ import random
 import shutil
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -91,33 +92,51 @@ def records(train: list[Rendering], n: int, seed: int) -> list[Any]:
     out = []
     for k in range(n):
         r = train[rng.randrange(len(train))]
-        out.append(ocr_record(f"w{k:05d}", [pages[r]], PROMPT, meta={"answers": [r[0]], "font": r[1], "size": r[2]}))
+        out.append(
+            ocr_record(f"w{k:05d}", [pages[r]], PROMPT, meta={"answers": [r[0]], "font": r[1], "size": r[2]})
+        )
     return out
 
 
-def evaluate(model_dir: Path, held: list[Rendering]) -> dict[str, Any]:
-    """Greedy transcriptions of the held-out renderings: exact-match accuracy and mean OCR similarity."""
+def evaluate(model_dir: Path, held: list[Rendering], train: list[Rendering]) -> dict[str, Any]:
+    """Greedy transcriptions of the held-out renderings: exact match, mean OCR similarity and which words
+    the model answers (a model that only uses the image's width answers few distinct words); exact match on
+    as many training renderings, to tell reading from recall."""
     from glyph.readers.local_hf import TransformersReader
     from glyph.train.rewards import ocr_similarity
 
     reader = TransformersReader(str(model_dir), device="cpu", batch_size=64, ocr_prompt=PROMPT)
     start = time.perf_counter()
-    reads = reader.transcribe([page(r) for r in held], max_tokens=4)
+    seen = train[: len(held)]
+    reads = reader.transcribe([page(r) for r in held + seen], max_tokens=4)
     reader.close()
+    reads, seen_reads = reads[: len(held)], reads[len(held) :]
     words = [r[0] for r in held]
     return {
         "accuracy": sum(r == w for r, w in zip(reads, words)) / len(held),
         "ocr_similarity": sum(ocr_similarity(r, w) for r, w in zip(reads, words)) / len(held),
-        "examples": [{"word": w, "font": f, "size": z, "read": r} for (w, f, z), r in list(zip(held, reads))[:10]],
+        "train_accuracy": sum(r == w[0] for r, w in zip(seen_reads, seen)) / len(seen),
+        "answers": dict(Counter(reads).most_common()),
+        "examples": [
+            {"word": w, "font": f, "size": z, "read": r} for (w, f, z), r in list(zip(held, reads))[:10]
+        ],
         "seconds": round(time.perf_counter() - start, 1),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", type=int, default=4000, help="training records (drawn from the training renderings)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--train", type=int, default=4000, help="training records (drawn from the training renderings)"
+    )
     parser.add_argument("--heldout", type=int, default=60, help="renderings never trained on (of 270)")
     parser.add_argument("--sft-steps", type=int, default=300)
+    parser.add_argument("--sft-batch", type=int, default=32, help="SFT records per step")
+    parser.add_argument(
+        "--sft-lr", type=float, default=2e-3, help="SFT peak learning rate (cosine to a tenth)"
+    )
     parser.add_argument("--grpo-steps", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -147,7 +166,7 @@ def main() -> None:
     results: dict[str, Any] = {}
 
     t = time.perf_counter()
-    results["random init"] = evaluate(model0, heldout)
+    results["random init"] = evaluate(model0, heldout, train)
     print(f"random init: accuracy {results['random init']['accuracy']:.1%}", flush=True)
 
     common = {"use_cpu": True, "seed": args.seed, "logging_steps": 5, "save_strategy": "no", "report_to": "none",
@@ -157,15 +176,15 @@ def main() -> None:
         "description": "learn_to_read: OCR SFT",
         "model": {"path": str(model0), "dtype": "fp32"},
         "data": {"shards": [str(work / "data")], "max_length": 256, "check_images": False},
-        "training": {**common, "output_dir": str(work / "sft"), "per_device_train_batch_size": 32,
-                     "learning_rate": 2e-3, "lr_scheduler_type": "cosine_with_min_lr",
-                     "lr_scheduler_kwargs": {"min_lr": 2e-4}, "warmup_steps": 20, "max_steps": args.sft_steps,
+        "training": {**common, "output_dir": str(work / "sft"), "per_device_train_batch_size": args.sft_batch,
+                     "learning_rate": args.sft_lr, "lr_scheduler_type": "cosine_with_min_lr",
+                     "lr_scheduler_kwargs": {"min_lr": args.sft_lr / 10}, "warmup_steps": 20, "max_steps": args.sft_steps,
                      "adam_beta2": 0.95, "weight_decay": 0.0},
     }  # fmt: skip
     t = time.perf_counter()
     run_training(load_recipe(sft), resume="never")
     timings["sft_s"] = time.perf_counter() - t
-    results["after SFT"] = evaluate(work / "sft" / "final", heldout)
+    results["after SFT"] = evaluate(work / "sft" / "final", heldout, train)
     print(f"after SFT ({args.sft_steps} steps, {timings['sft_s']:.0f} s): accuracy "
           f"{results['after SFT']['accuracy']:.1%}", flush=True)  # fmt: skip
 
@@ -184,7 +203,7 @@ def main() -> None:
     t = time.perf_counter()
     run_training(load_recipe(grpo), resume="never")
     timings["grpo_s"] = time.perf_counter() - t
-    results["after GRPO"] = evaluate(work / "grpo" / "final", heldout)
+    results["after GRPO"] = evaluate(work / "grpo" / "final", heldout, train)
     print(f"after GRPO ({args.grpo_steps} steps, {timings['grpo_s']:.0f} s): accuracy "
           f"{results['after GRPO']['accuracy']:.1%}", flush=True)  # fmt: skip
 
@@ -205,8 +224,13 @@ def main() -> None:
         "timings": {k: round(v, 1) for k, v in timings.items()},
         "args": {k: str(v) for k, v in vars(args).items()},
         "dims": DIMS.__dict__,
-        "renderings": {"words": list(WORDS), "fonts": list(FONTS), "sizes": list(SIZES), "train": len(train),
-                       "heldout": len(heldout)},
+        "renderings": {
+            "words": list(WORDS),
+            "fonts": list(FONTS),
+            "sizes": list(SIZES),
+            "train": len(train),
+            "heldout": len(heldout),
+        },
     }
     (out / "results.json").write_text(json.dumps({**meta, "results": results}, indent=2) + "\n")
     write_report(out / "README.md", meta, results, sft_log, grpo_log)
@@ -245,19 +269,32 @@ def write_report(path: Path, meta: dict, results: dict, sft_log: list[dict], grp
         "# Learning to read a rendered word: OCR SFT, then GRPO with the OCR reward (CPU)",
         "",
         f"- date: {meta['date']}; machine: {meta['machine']}; {meta['load']}",
-        f"- command: `{meta['command']}` ({meta['wall_s']:.0f} s wall, {meta['cpu_s']:.0f} s CPU; SFT "
-        f"{meta['timings']['sft_s']:.0f} s, GRPO {meta['timings']['grpo_s']:.0f} s)",
-        "- model: random-weight GLM-4.1V (LM hidden 128, 2 layers; vision hidden 128, 2 layers), word-level test "
-        "vocabulary; the real GLM-4.1V image processor",
-        f"- task: one of {len(meta['renderings']['words'])} words drawn by glyph in one of 3 fonts x 6 sizes (16-26 pt, "
-        f"72 dpi); {meta['renderings']['heldout']} of the 270 renderings are held out, never trained on",
+        (
+            f"- command: `{meta['command']}` ({meta['wall_s']:.0f} s wall, {meta['cpu_s']:.0f} s CPU; SFT "
+            f"{meta['timings']['sft_s']:.0f} s, GRPO {meta['timings']['grpo_s']:.0f} s)"
+        ),
+        (
+            "- model: random-weight GLM-4.1V (LM hidden 128, 2 layers; vision hidden 128, 2 layers), word-level test "
+            "vocabulary; the real GLM-4.1V image processor"
+        ),
+        (
+            f"- task: one of {len(meta['renderings']['words'])} words drawn by glyph in one of 3 fonts x 6 sizes (16-26 pt, "
+            f"72 dpi); {meta['renderings']['heldout']} of the 270 renderings are held out, never trained on"
+        ),
         "",
-        "| model | held-out exact match | mean OCR similarity |",
-        "|---|---:|---:|",
+        "| model | held-out exact match | mean OCR similarity | exact match, training renderings | distinct answers |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['accuracy']:.1%} | {r['ocr_similarity']:.3f} |")
+        lines.append(f"| {name} | {r['accuracy']:.1%} | {r['ocr_similarity']:.3f} | {r['train_accuracy']:.1%} | "
+                     f"{len(r['answers'])} |")  # fmt: skip
     lines.append("")
+    for name in ("after SFT", "after GRPO"):
+        counts = ", ".join(f"{w or '(empty)'} {n}" for w, n in results[name]["answers"].items())
+        lines.append(
+            f"Greedy answers on the {meta['renderings']['heldout']} held-out renderings {name}: {counts}."
+        )
+        lines.append("")
     if sft_log:
         lines.append(f"SFT loss {sft_log[0]['loss']:.3f} (step {sft_log[0]['step']}) -> {sft_log[-1]['loss']:.3f} "
                      f"(step {sft_log[-1]['step']}).")  # fmt: skip
@@ -273,8 +310,10 @@ def write_report(path: Path, meta: dict, results: dict, sft_log: list[dict], grp
         "![GRPO rewards](grpo_rewards.png)",
         "",
         "Greedy reads after GRPO (first 10 held-out renderings): "
-        + ", ".join(f"{e['word']} ({e['font']}, {e['size']} pt) -> {e['read'] or '(empty)'}"
-                    for e in results["after GRPO"]["examples"]),
+        + ", ".join(
+            f"{e['word']} ({e['font']}, {e['size']} pt) -> {e['read'] or '(empty)'}"
+            for e in results["after GRPO"]["examples"]
+        ),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
