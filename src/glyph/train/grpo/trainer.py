@@ -157,6 +157,10 @@ def plot_rewards(log: str | Path, out: str | Path, title: str | None = None) -> 
         vals = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
         if vals:
             ax.plot(*zip(*vals), marker="o", ms=2, color="tab:red" if key == DISCARDED else "tab:purple")
+        else:  # e.g. beta 0: TRL logs no KL
+            ax.text(
+                0.5, 0.5, f"not logged ({key})", ha="center", va="center", transform=ax.transAxes, color="0.4"
+            )
         ax.set(xlabel="step", title=label)
     for ax in axes:
         ax.grid(alpha=0.3)
