@@ -120,9 +120,14 @@ def test_themes_draw_what_they_say(sampler: ConfigSampler, essay: str) -> None:
     for d in draws("dark"):  # light ink on dark pages
         ink, page = d.config.font_color, d.config.page_bg_color
         assert _lum(ink) > 0.35 and _lum(page) < 0.05 and contrast_ratio(ink, page) >= 4.5  # WCAG AA
-    for d in draws("code"):  # monospace, lines kept as written, indentation kept
+    code = draws("code")
+    palettes = {tuple(p.syntax) for p in load_data_config().themes["code"].palettes}
+    for d in code:  # monospace, lines kept as written, indentation kept, editor colours
         assert d.font.kind == "mono" and not d.config.reflow and d.config.alignment.value == "LEFT"
         assert d.config.tab_size > 0
+        assert d.config.syntax_colors is None or d.config.syntax_colors in palettes
+    assert 10 < sum(d.config.syntax_colors is not None for d in code) < 30  # highlight: 0.75
+    assert all(d.config.syntax_colors is None for d in draws("document"))
     art = draws("artistic", 40)
     assert len({d.font.family for d in art}) >= 3 and len({d.config.font_color for d in art}) >= 20
     assert len({d.config.alignment for d in art}) == 4 and len({d.font.style for d in art}) >= 2
@@ -340,3 +345,18 @@ def test_shards_train_through_the_collator_with_exact_lengths(built: Path, tiny_
         assert all(
             enc.labels[k] == IGNORE_INDEX for k, i in enumerate(enc.input_ids) if i == c.image_token_id
         )
+
+
+def test_sources_saved_datasets_and_custom_fields(tmp_path: Path, essay: str) -> None:
+    datasets = pytest.importorskip("datasets")
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"doc": ["a", "b"], "body": [essay[:3000], essay[3000:6000]]}).save_to_disk(
+        saved
+    )
+    docs = list(document_factory(saved, text_field="body", id_field="doc")())
+    assert [(d.id, d.text) for d in docs] == [("a", essay[:3000]), ("b", essay[3000:6000])]
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"uid": 7, "content": essay[:500]}) + "\n")
+    (doc,) = list(document_factory(tmp_path / "rows.jsonl", text_field="content", id_field="uid")())
+    assert doc == Document("7", essay[:500])
+    essays = list(document_factory("essays")())
+    assert len(essays) > 40 and all(d.id.startswith("essays/") for d in essays)

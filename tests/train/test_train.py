@@ -117,6 +117,7 @@ def test_a_killed_run_resumes_at_the_same_step_with_the_same_data_and_losses(
     crashed = tmp_path / "crashed"
     recipe = _recipe(tiny_glm, shard, crashed, **settings)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("OMP_THREAD_LIMIT", None)  # as many threads as this process, so the two runs compute alike
     proc = subprocess.run(
         [sys.executable, str(HERE / "train_worker.py"), json.dumps(recipe), "4"],
         env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -132,6 +133,9 @@ def test_a_killed_run_resumes_at_the_same_step_with_the_same_data_and_losses(
     assert a == b  # the same records in the same order at every step
     la, lb = _losses(straight), _losses(crashed)
     assert sorted(lb) == [1, 2, 3, 4, 5, 6]
+    visual = lambda out: {r["step"]: r["visual_tokens_per_step"] for r in read_training_log(out / "train_log.jsonl")  # noqa: E731
+                          if "loss" in r}  # fmt: skip
+    assert visual(crashed) == visual(straight)  # per-step counts restart at the checkpoint's step
     for step in range(1, 7):
         assert lb[step] == pytest.approx(la[step], rel=1e-4, abs=1e-5), (step, la, lb)
 
@@ -206,7 +210,9 @@ def test_the_papers_recipe_and_the_accelerate_configs_load() -> None:
     assert one.num_processes == 1
 
 
-def test_the_training_set_leaves_out_corrupt_and_oversize_records_by_name(tiny_glm: Path, tmp_path: Path) -> None:
+def test_the_training_set_leaves_out_corrupt_and_oversize_records_by_name(
+    tiny_glm: Path, tmp_path: Path
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -239,3 +245,74 @@ def test_the_training_set_leaves_out_corrupt_and_oversize_records_by_name(tiny_g
     assert "corrupt" in errors[good[2].id] and "row 3" in errors[good[2].id]
     batch = c([ds[i] for i in range(len(ds))])  # what is left trains
     assert batch["input_ids"].shape[0] == 3
+
+
+def test_target_position_logits_give_the_full_loss_and_gradients(
+    tiny_model, shard: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from glyph.train.collate import VisionCollator
+    from glyph.train.recipes import training_arguments
+    from glyph.train.trainer import GlyphTrainer
+
+    arch, path = tiny_model
+    collator = VisionCollator.from_pretrained(str(path))
+    batch = collator(_records(3))
+    n_items = (batch["labels"][:, 1:] != -100).sum()
+    args = training_arguments(load_recipe(_recipe(path, shard, tmp_path)))
+    results = []
+    for only in (True, False):
+        torch.manual_seed(0)
+        model = AutoModelForImageTextToText.from_pretrained(path)
+        trainer = GlyphTrainer(model=model, args=args, data_collator=collator, target_logits_only=only,
+                               image_token_id=collator.image_token_id)  # fmt: skip
+        assert trainer.target_logits_only is only
+        loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=n_items)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((loss.item(), grads))
+        if only:
+            image_positions = (batch["input_ids"] == collator.image_token_id).all(dim=0).sum()
+            assert (
+                image_positions > 0 and trainer._kept.numel() <= batch["input_ids"].shape[1] - image_positions
+            )
+    (a, ga), (b, gb) = results
+    assert a == pytest.approx(b, rel=1e-5)
+    assert ga.keys() == gb.keys()
+    for name in ga:
+        assert torch.allclose(ga[name], gb[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_an_inherited_omp_thread_limit_no_longer_corrupts_cpu_gradients(tiny_glm: Path) -> None:
+    """torch 2.13 on CPU: with OMP_THREAD_LIMIT below torch's thread count, the patch embedding's Conv3d
+    weight gradient comes out wrong; load_model shrinks torch's pool to the limit, and the gradient is right."""
+    script = (
+        "import sys, torch, warnings\n"
+        "from glyph.train.models import ModelSpec, load_model\n"
+        "torch.set_num_threads(2)\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    model = load_model(ModelSpec(path=sys.argv[1], dtype='fp32'))\n"
+        "torch.manual_seed(0)\n"
+        "x = torch.randn(256, 1176)\n"
+        "model.model.visual.patch_embed(x).sum().backward()\n"
+        "print(float(model.model.visual.patch_embed.proj.weight.grad.norm()), torch.get_num_threads(), len(w))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_THREAD_LIMIT": "1"}
+    proc = subprocess.run([sys.executable, "-c", script, str(tiny_glm)], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    grad, threads, warned = proc.stdout.split()
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_glm)
+    torch.manual_seed(0)
+    x = torch.randn(256, 1176)
+    model.model.visual.patch_embed(x).sum().backward()  # this process: no limit, torch's own pool
+    assert float(grad) == pytest.approx(
+        float(model.model.visual.patch_embed.proj.weight.grad.norm()), rel=1e-5
+    )
+    assert threads == "1" and int(warned) >= 1

@@ -19,6 +19,8 @@ runner = CliRunner()
 def _flat(text: str) -> str:
     """Rich wraps long lines: compare with whitespace collapsed."""
     return " ".join(text.split())
+
+
 FAST = {"render": {"dpi": {"low": {"weight": 1, "range": [48, 72]}}}}
 
 
@@ -43,7 +45,9 @@ def test_data_cpt_writes_shards_manifest_config_and_statistics(shards: Path) -> 
     assert {r.task for r in records} <= {"ocr", "lm"} and len(records) >= 5
     assert all(set(r.meta["visual_tokens"]) == {"glm4v", "qwen2.5vl"} for r in records)
     run = yaml.safe_load((shards / "data_config.yaml").read_text())
-    assert run["seed"] == 0 and run["tasks"] == ["ocr", "lm"] and run["config"]["context"]["max_tokens"] == 1536
+    assert (
+        run["seed"] == 0 and run["tasks"] == ["ocr", "lm"] and run["config"]["context"]["max_tokens"] == 1536
+    )
     stats = json.loads((shards / "stats.json").read_text())
     assert stats["records"] == len(records) and (shards / "mixture.png").is_file()
     again = runner.invoke(app, ["data", "stats", str(shards)])
@@ -90,3 +94,34 @@ def test_train_helpers(tmp_path: Path) -> None:
 
     with Image.open(tmp_path / "g.png") as img:
         assert img.width > 5 * 250 and img.height > 500
+
+
+@pytest.mark.slow
+def test_accelerate_launch_with_two_processes_sums_counts_and_gathers_the_data_order(
+    shards: Path, tiny_glm: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "glyph.cli", "train", "cpt", "--recipe",
+           "cpt-tiny-cpu", "--model", str(tiny_glm), "--data", str(shards), "--out", str(run), "--max-steps", "2",
+           "--set", "data.max_length=1536", "--set", "training.report_to=none"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    order = [json.loads(line) for line in (run / "data_order.jsonl").read_text().splitlines()]
+    assert [o["step"] for o in order] == [1, 2]
+    assert all(len(o["ids"]) == 2 for o in order)  # one record from each process (global batch 2)
+    ids = [i for o in order for i in o["ids"]]
+    assert len(set(ids)) == 4  # the two processes saw different records
+    by_id = {r.id: r for p in list_shards(shards) for r in iter_shard(p)}
+    from glyph.tokens import get_vlm_rule
+
+    rule = get_vlm_rule("glm4v")
+    for row in (r for r in read_training_log(run / "train_log.jsonl") if "loss" in r):
+        step_ids = order[row["step"] - 1]["ids"]
+        assert row["visual_tokens_per_step"] == sum(rule.tokens_for_image(*s) for i in step_ids
+                                                    for s in by_id[i].image_sizes())  # fmt: skip

@@ -74,10 +74,11 @@ def cpt(
 ) -> None:
     """Render text into CPT records: OCR, interleaved language modelling and generation, in five themes.
 
-    Every sample draws its render config from the paper's parameter table crossed with a theme, and
-    fits --max-context tokens for each --vlm (visual tokens counted exactly). Shards are Parquet with the
-    images inline (`datasets.load_dataset("parquet", ...)` reads them); stats.json and mixture.png
-    describe what was built. Kill it and run the same command again: it resumes.
+    Each sample draws a render config (the paper's table x a theme) and fits --max-context for every --vlm.
+
+    Shards: Parquet, images inline (datasets can read them); stats.json and mixture.png describe the mix.
+
+    Kill it and run the same command again: it resumes; the same --seed gives the same bytes.
     """
     from glyph.train.cpt import load_data_config
     from glyph.train.cpt.engine import BuildSummary, build_cpt_data

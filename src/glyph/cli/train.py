@@ -50,9 +50,9 @@ def cpt(
 ) -> None:
     """Continual pre-training on CPT shards: cross-entropy on target text only, never on pages or padding.
 
-    Built on transformers' Trainer; checkpoints, resume (kill it and run the same command), logs to
-    OUT/train_log.jsonl (loss, tokens/s, visual tokens per step) and TensorBoard, and OUT/loss_curve.png.
-    On several GPUs: accelerate launch --config_file $(glyph train accelerate-config zero3-8gpu) -m glyph.cli train cpt ...
+    transformers' Trainer: checkpoints, resume (run the same command again), OUT/train_log.jsonl and OUT/loss_curve.png.
+
+    Several GPUs: accelerate launch --config_file $(glyph train accelerate-config zero3-8gpu) -m glyph.cli train cpt
     """
     _train("cpt", recipe, model, data, output_dir, max_steps, lora, overrides, resume)
 

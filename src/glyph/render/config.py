@@ -90,6 +90,11 @@ class RenderConfig(BaseModel):
         None, alias="fallback-fonts", description="fonts for characters the main font lacks; empty = DejaVu + Noto CJK"
     )
     color_mode: Literal["RGB", "L"] = Field("RGB", alias="color-mode", description="RGB (reference) or grayscale")
+    syntax_colors: tuple[str, str, str, str] | None = Field(
+        None,
+        alias="syntax-colors",
+        description="highlight code: colours of keywords, strings, comments, numbers; empty = one ink (reference)",
+    )
 
     # ------------------------------------------------------------------ validation
     @field_validator("page_size", mode="before")
@@ -117,6 +122,15 @@ class RenderConfig(BaseModel):
     @classmethod
     def _check_color(cls, value: Any, info: ValidationInfo) -> str:
         return _parse_color(value, (info.field_name or "color").replace("_", "-"))
+
+    @field_validator("syntax_colors", mode="before")
+    @classmethod
+    def _check_syntax_colors(cls, value: Any) -> Any:
+        if value in (None, "", [], ()):
+            return None
+        if not isinstance(value, (list, tuple)) or len(value) != 4:
+            raise ValueError(f"syntax-colors: expected 4 colours (keyword, string, comment, number), got {value!r}")
+        return tuple(_parse_color(v, "syntax-colors") for v in value)
 
     @field_validator("alignment", mode="before")
     @classmethod
@@ -239,8 +253,10 @@ class RenderConfig(BaseModel):
         if not include_extensions:
             for key in _EXTENSION_KEYS:
                 data.pop(key, None)
-        elif data.get("fallback-fonts") is None:
-            data.pop("fallback-fonts")
+        else:
+            for key in ("fallback-fonts", "syntax-colors"):  # unset: left out, so older files hash the same
+                if data.get(key) is None:
+                    data.pop(key)
         return data
 
     def to_json(self, path: str | Path | None = None, include_extensions: bool = True) -> str:
@@ -278,7 +294,7 @@ def reference_default() -> RenderConfig:
     )
 
 
-_EXTENSION_KEYS = ("reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode")
+_EXTENSION_KEYS = ("reflow", "tab-size", "wrap-mode", "fallback-fonts", "color-mode", "syntax-colors")
 
 
 def _num(v: float) -> float | int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import struct
 import threading
 import zlib
@@ -218,6 +219,12 @@ class PageRasterizer:
 
     def coverage(self, page: PageLayout) -> tuple[np.ndarray, np.ndarray | None]:
         """Ink coverage (uint8, 0..255) of the page, and of its inline markers if any."""
+        cov, marker_cov, _ = self.layers(page)
+        return cov, marker_cov
+
+    def layers(self, page: PageLayout) -> tuple[np.ndarray, np.ndarray | None, list[tuple[str, np.ndarray]]]:
+        """Coverage of the ink, of inline markers (or None), and of each highlighted syntax class
+        (``(colour, coverage)``, only with ``syntax-colors``); every glyph is in exactly one of them."""
         w, h = self.size
         pad = self.pad
         canvas = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.uint8)
@@ -226,7 +233,7 @@ class PageRasterizer:
         texts = [line.text for line in lines]
         joined = "".join(texts)
         if not joined:
-            return canvas[crop], None
+            return canvas[crop], None, []
         cps = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
         slots, adv = self._lookup(cps)
         lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
@@ -252,13 +259,16 @@ class PageRasterizer:
             for li, line in enumerate(lines):
                 for a, b in line.marker:
                     marker_mask[starts[li] + a : starts[li] + b] = True
+        syntax = syntax_classes(texts, starts, len(cps)) if self.cfg.syntax_colors else None
         yi = np.repeat(row, lens)
         if not ink.all():
             x, slots, yi = x[ink], slots[ink], yi[ink]
             if markers:
                 marker_mask = marker_mask[ink]
+            if syntax is not None:
+                syntax = syntax[ink]
         if x.size == 0:
-            return canvas[crop], (np.zeros_like(canvas)[crop] if markers else None)
+            return canvas[crop], (np.zeros_like(canvas)[crop] if markers else None), []
         # whole pixel and quarter-pixel phase of each glyph origin px: rint(4 * px) - 4 * floor(px) equals
         # rint(4 * (px - floor(px))) exactly, as px - floor(px) is exact for px >= 0 (Sterbenz), scaling
         # by 4 is exact, and a shift by an even integer keeps round-half-even's choice (an origin at
@@ -278,6 +288,8 @@ class PageRasterizer:
             slots, xq, xi, yi = slots[inside], xq[inside], xi[inside], yi[inside]
             if markers:
                 marker_mask = marker_mask[inside]
+            if syntax is not None:
+                syntax = syntax[inside]
         keys = slots * SUBPIXEL + xq
         marker_canvas = None
         if markers:
@@ -285,8 +297,20 @@ class PageRasterizer:
             self._blit(marker_canvas, keys[marker_mask], xi[marker_mask], yi[marker_mask])
             keep = ~marker_mask
             keys, xi, yi = keys[keep], xi[keep], yi[keep]
+            if syntax is not None:
+                syntax = syntax[keep]
+        layers: list[tuple[str, np.ndarray]] = []
+        if syntax is not None:
+            for k, color in enumerate(self.cfg.syntax_colors or (), start=1):
+                mask = syntax == k
+                if mask.any():
+                    layer = np.zeros_like(canvas)
+                    self._blit(layer, keys[mask], xi[mask], yi[mask])
+                    layers.append((color, layer[crop]))
+            keep = syntax == 0
+            keys, xi, yi = keys[keep], xi[keep], yi[keep]
         self._blit(canvas, keys, xi, yi)
-        return canvas[crop], (marker_canvas[crop] if marker_canvas is not None else None)
+        return canvas[crop], (marker_canvas[crop] if marker_canvas is not None else None), layers
 
     def _blit(self, canvas: np.ndarray, keys: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> None:
         """Max-combine every glyph instance into ``canvas`` with one ``np.maximum.at``.
@@ -343,13 +367,14 @@ class PageRasterizer:
     def render(self, page: PageLayout) -> Image.Image:
         """The page as a PIL image, post-processed (horizontal scale, auto-crop) like the reference."""
         cfg = self.cfg
-        cov, marker_cov = self.coverage(page)
+        cov, marker_cov, syntax = self.layers(page)
         bg = _hex_rgb(cfg.page_bg_color)
         fg = _hex_rgb(cfg.font_color)
         plain = (
             cfg.page_bg_color == "#FFFFFF"
             and cfg.font_color == "#000000"
             and marker_cov is None
+            and not syntax
             and not self._has_boxes()
         )
         if plain:
@@ -366,7 +391,7 @@ class PageRasterizer:
                 img.info["glyph_gray"] = gray  # lets save_png write 1 channel instead of 3, losslessly
                 img.info["glyph_gray_of"] = id(img)  # Pillow copies info to crops/copies: tie it to this object
             return img
-        elif marker_cov is None and not self._has_boxes():
+        elif marker_cov is None and not syntax and not self._has_boxes():
             # one ink on one background: each pixel depends on its coverage only, so compose the 256
             # possible values once (the same float32 arithmetic as _over) and map the page through them
             levels = np.arange(256, dtype=np.uint8)
@@ -379,6 +404,8 @@ class PageRasterizer:
             base = np.broadcast_to(bg, cov.shape + (3,)).copy()
             self._paint_boxes(base, page)
             out = _over(base, fg, cov)
+            for color, layer in syntax:  # highlighted code: each class in its own colour
+                out = _over(out, _hex_rgb(color), layer)
             if marker_cov is not None:
                 out = _over(out, _hex_rgb(self.marker_color), marker_cov)
             img = Image.fromarray(np.rint(out).astype(np.uint8), "RGB")
@@ -415,6 +442,30 @@ class PageRasterizer:
                 rgb[max(r0, r1 - bw) : r1, c0:c1] = border
                 rgb[r0:r1, c0 : c0 + bw] = border
                 rgb[r0:r1, max(c0, c1 - bw) : c1] = border
+
+
+#: Code highlighting, per drawn line: comments (# or // to the line's end), quoted strings, keywords of
+#: common languages, numbers; class k colours with ``syntax-colors[k - 1]``. Deliberately lexer-free: pages
+#: hold line fragments of any language, and an editor-like look is the point, not a parse.
+_SYNTAX = re.compile(
+    r"(?P<comment>(?:#|//).*$)"
+    r"|(?P<string>\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?)"
+    r"|(?P<keyword>\b(?:and|as|assert|async|await|break|case|catch|class|const|continue|def|default|del|do|elif|"
+    r"else|enum|except|export|extends|false|False|finally|fn|for|from|func|function|if|impl|import|in|"
+    r"interface|is|lambda|let|match|mut|new|nil|None|nonlocal|not|null|or|package|pass|pub|raise|return|self|"
+    r"static|struct|switch|this|throw|true|True|try|type|use|var|void|while|with|yield)\b)"
+    r"|(?P<number>\b\d+(?:\.\d+)?\b)"
+)
+_SYNTAX_CLASS = {"keyword": 1, "string": 2, "comment": 3, "number": 4}
+
+
+def syntax_classes(texts: list[str], starts: np.ndarray, n: int) -> np.ndarray:
+    """Class of each character of the page's joined line texts: 0 plain, 1..4 keyword/string/comment/number."""
+    out = np.zeros(n, dtype=np.uint8)
+    for text, start in zip(texts, starts.tolist()):
+        for m in _SYNTAX.finditer(text.replace("\xa0", " ")):
+            out[start + m.start() : start + m.end()] = _SYNTAX_CLASS[m.lastgroup]
+    return out
 
 
 def _over(base: np.ndarray, color: np.ndarray, coverage: np.ndarray) -> np.ndarray:

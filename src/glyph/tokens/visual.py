@@ -262,7 +262,8 @@ def rule_from_image_processor(image_processor: Any, name: str | None = None) -> 
     min_pixels = getattr(image_processor, "min_pixels", None) or setting("shortest_edge", "min_pixels")
     max_pixels = getattr(image_processor, "max_pixels", None) or setting("longest_edge", "max_pixels")
     if not (min_pixels and max_pixels):
-        raise ValueError(f"{type(image_processor).__name__}: no pixel budget (size/min_pixels/max_pixels) to count with")
+        name_ = type(image_processor).__name__
+        raise ValueError(f"{name_}: no pixel budget (size / min_pixels / max_pixels) to count visual tokens with")
     style: ResizeStyle = "glm4v" if "glm4v" in type(image_processor).__name__.lower() else "qwen2vl"
     return VisualTokenRule(
         name=name or type(image_processor).__name__,

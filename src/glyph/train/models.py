@@ -102,11 +102,43 @@ def model_facts(path: str, processor: Any, trust_remote_code: bool = False) -> M
     return ModelFacts(model_type, image_token, placeholder, frozenset(stop), prefix, frozenset(wrappers))
 
 
+def respect_omp_thread_limit() -> int | None:
+    """Shrink torch's CPU thread pool to ``OMP_THREAD_LIMIT`` when that is lower; returns the new size.
+
+    torch sizes its pool from the core count, OpenMP honours the limit, and when they disagree some
+    CPU kernels silently skip work: on torch 2.13 the Conv3d weight gradient of the VLMs' patch
+    embedding comes out wrong (a third smaller on the tiny GLM-4.1V) and training stalls. The limit is
+    inherited from any process that set it (``glyph.readers.ocr`` does, for Tesseract).
+    """
+    import ctypes
+    import os
+    import warnings
+
+    import torch
+
+    try:  # the limit the OpenMP runtime actually applies (read when it started, not os.environ now)
+        limit = int(ctypes.CDLL(None).omp_get_thread_limit())
+    except (AttributeError, OSError):
+        raw = os.environ.get("OMP_THREAD_LIMIT", "").strip()
+        limit = int(raw) if raw.isdigit() else 0
+    if limit < 1 or limit >= torch.get_num_threads():
+        return None
+    warnings.warn(
+        f"OMP_THREAD_LIMIT={limit} is below torch's {torch.get_num_threads()} CPU threads: using {limit} "
+        "thread(s) so CPU kernels compute correctly (unset OMP_THREAD_LIMIT to use every core)",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    torch.set_num_threads(limit)
+    return limit
+
+
 def load_model(spec: ModelSpec, device: str | None = None) -> Any:
     """The model, ready for ``Trainer``: dtype, frozen vision tower, gradient checkpointing, LoRA."""
     import torch
     from transformers import AutoModelForImageTextToText
 
+    respect_omp_thread_limit()
     want = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = pick_dtype(want, spec.dtype)
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}

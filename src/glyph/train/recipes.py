@@ -36,6 +36,7 @@ __all__ = [
     "STAGES",
     "CollatorSpec",
     "DataSpec",
+    "LossSpec",
     "Recipe",
     "accelerate_config",
     "accelerate_configs",
@@ -101,6 +102,14 @@ class CollatorSpec(BaseModel):
     log_record_ids: bool = Field(True, description="write which records each step saw to data_order.jsonl")
 
 
+class LossSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_logits_only: bool = Field(
+        True, description="run the LM head only where the next token is a target (same loss, far less memory)"
+    )
+
+
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -109,6 +118,7 @@ class Recipe(BaseModel):
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
     collator: CollatorSpec = Field(default_factory=CollatorSpec)
+    loss: LossSpec = Field(default_factory=LossSpec)
     global_batch_size: int | None = Field(
         None, ge=1, description="per-device batch x accumulation x processes"
     )

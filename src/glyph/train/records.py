@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -279,12 +278,3 @@ def _read_file(path: Any) -> bytes:
             return f.read()
     except OSError as exc:
         raise ValueError(f"cannot read image file {path!r}: {exc}") from None
-
-
-def iter_valid(rows: Sequence[Any] | Iterator[Any]) -> Iterator[Record | RecordError]:
-    """Each row as a :class:`Record`, or the :class:`RecordError` that names what is wrong with it."""
-    for n, row in enumerate(rows):
-        try:
-            yield record_from_row(row, where=f"row {n}")
-        except RecordError as exc:
-            yield exc

@@ -62,7 +62,12 @@ class CptHooks:
         from glyph.train.trainer import GlyphTrainer
 
         collator = parts.pop("collator")
-        return GlyphTrainer(**parts, data_collator=collator, image_token_id=collator.image_token_id)
+        return GlyphTrainer(
+            **parts,
+            data_collator=collator,
+            image_token_id=collator.image_token_id,
+            target_logits_only=recipe.loss.target_logits_only,
+        )
 
 
 def run_training(

@@ -77,11 +77,6 @@ def write_shard(path: str | Path, records: Iterable[Record]) -> int:
     return n
 
 
-def shard_rows(path: str | Path) -> int:
-    """Number of records (row groups hold one each, but count rows to accept any parquet file)."""
-    return pq.ParquetFile(path).metadata.num_rows
-
-
 def _open(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path, memory_map=True)

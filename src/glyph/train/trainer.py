@@ -9,6 +9,12 @@ The training loop, optimiser, schedules, checkpoints, resume, mixed precision an
 
 and, when the collator passes ``record_ids``, writes which records each step trained on to
 ``data_order.jsonl`` (so a resumed run can be checked against an uninterrupted one).
+
+With ``target_logits_only`` (the default) the language-model head runs only at positions whose
+next token is a target (``logits_to_keep``), and the loss is the same cross-entropy over them:
+page, prompt and padding positions cost no vocabulary-sized logits. On page-heavy records at long
+context that is most of the memory of the loss (128K positions x 151K vocabulary in float32 is
+~78 GB); the values are those of the full computation (``tests/train`` compares loss and gradients).
 """
 
 from __future__ import annotations
@@ -31,9 +37,15 @@ DATA_ORDER = "data_order.jsonl"
 class GlyphTrainer(Trainer):
     """A ``Trainer`` that logs token throughput, visual and target tokens, and the data order."""
 
-    def __init__(self, *args: Any, image_token_id: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, image_token_id: int | None = None, target_logits_only: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.image_token_id = image_token_id
+        self.target_logits_only = target_logits_only and _accepts_logits_to_keep(self.model)
+        if self.target_logits_only:
+            self.compute_loss_func = self._target_positions_loss
+        self._kept: Any = None
         self._window = [0, 0, 0]  # tokens, visual tokens, target tokens since the last log
         self._window_start = time.perf_counter()
         self._window_step = 0
@@ -54,9 +66,31 @@ class GlyphTrainer(Trainer):
                 self._window[2] += int((inputs["labels"] != IGNORE_INDEX).sum())
             if ids:
                 self._pending_ids.extend(ids)
+        if self.target_logits_only and "labels" in inputs:
+            # positions t whose next token is a target in some row; Trainer pops the labels for the loss function
+            self._kept = (inputs["labels"][:, 1:] != IGNORE_INDEX).any(dim=0).nonzero().flatten()
+            inputs = {**inputs, "logits_to_keep": self._kept}
         return super().compute_loss(
             model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
         )
+
+    def _target_positions_loss(self, outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        """Cross-entropy over the kept positions: summed, divided by the step's target count (as the models do)."""
+        import torch.nn.functional as F
+
+        logits = outputs["logits"]
+        target = labels[:, 1:][:, self._kept.to(labels.device)].to(logits.device)
+        loss = F.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            target.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        )
+        if num_items_in_batch is None:
+            return loss / (target != IGNORE_INDEX).sum().clamp(min=1)
+        if hasattr(num_items_in_batch, "to"):
+            num_items_in_batch = num_items_in_batch.to(loss.device)
+        return loss / num_items_in_batch
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a training log: every process gets here, so the reduction is collective
@@ -76,6 +110,14 @@ class GlyphTrainer(Trainer):
         super().log(logs, start_time)
 
 
+def _accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the (possibly peft-wrapped) model's forward takes ``logits_to_keep`` (GLM-4.1V and Qwen-VL do)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
 class _DataOrderLog(TrainerCallback):
     """Writes ``{"step": n, "ids": [...]}`` per optimiser step (all processes' records, main process writes)."""
 
@@ -86,7 +128,10 @@ class _DataOrderLog(TrainerCallback):
         return Path(args.output_dir) / DATA_ORDER
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.trainer._pending_ids.clear()
+        t = self.trainer
+        t._pending_ids.clear()
+        # a resumed run starts counting at its checkpoint's step, not at 0
+        t._window, t._window_step, t._window_start = [0, 0, 0], state.global_step, time.perf_counter()
         if state.is_world_process_zero:
             truncate_jsonl(self._path(args), state.global_step)  # a resumed run rewrites later steps
 

@@ -76,5 +76,7 @@ def theme_gallery(
         y += max(c.height for c in row)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, optimize=True)
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
+        out, optimize=True
+    )  # a third of the bytes
     return out

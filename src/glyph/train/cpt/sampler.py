@@ -181,6 +181,8 @@ class ConfigSampler:
             "reflow": bool(rng.random() < theme.reflow),
             "tab-size": int(_one(rng, theme.tab_size)),
         }
+        if theme.highlight > 0 and palette.syntax and rng.random() < theme.highlight:
+            config["syntax-colors"] = list(palette.syntax)
         return config, band, face
 
     def violation(self, config: RenderConfig) -> str | None:

@@ -178,7 +178,19 @@ class Palette(_Strict):
     page: str = Field(pattern=_HEX)
     box: str | None = Field(None, pattern=_HEX, description="paragraph background (a card)")
     border: str | None = Field(None, pattern=_HEX)
+    syntax: list[str] | None = Field(None, description="code highlighting: keyword, string, comment, number")
     weight: float = Field(1.0, ge=0)
+
+    @field_validator("syntax")
+    @classmethod
+    def _syntax(cls, value: list[str] | None) -> list[str] | None:
+        import re
+
+        if value is not None and (len(value) != 4 or not all(re.match(_HEX, c) for c in value)):
+            raise ValueError(
+                f"syntax must be 4 colours '#RRGGBB' (keyword, string, comment, number), got {value}"
+            )
+        return value
 
 
 class RandomPalette(_Strict):
@@ -215,6 +227,7 @@ class ThemeSpec(_Strict):
     border_padding: list[float] = Field(default_factory=lambda: [0.0])
     reflow: float = Field(0.0, ge=0, le=1, description="probability of joining hard-wrapped lines")
     tab_size: list[int] = Field(default_factory=lambda: [4])
+    highlight: float = Field(0.0, ge=0, le=1, description="probability of the palette's syntax colours")
 
     @model_validator(mode="after")
     def _check(self) -> ThemeSpec:

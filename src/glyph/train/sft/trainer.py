@@ -38,4 +38,8 @@ class SftHooks:
         parts["train_dataset"] = parts["train_dataset"].as_hf_dataset()
         if parts.get("eval_dataset") is not None:
             parts["eval_dataset"] = parts["eval_dataset"].as_hf_dataset()
-        return GlyphSFTTrainer(**parts, data_collator=collator, image_token_id=collator.image_token_id)
+        # TRL's fused LM head already projects only the labelled positions; GlyphTrainer's target-logits
+        # loss would make SFTTrainer run a second forward for its metrics, so SFT leaves it off
+        return GlyphSFTTrainer(
+            **parts, data_collator=collator, image_token_id=collator.image_token_id, target_logits_only=False
+        )
