@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -53,8 +54,10 @@ def test_line_reader_reads_light_text_on_dark_pages() -> None:
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="Debian tesseract-ocr not installed")
-def test_tesseract_reads_rendered_prose(page96: RenderedPage) -> None:
+def test_tesseract_reads_rendered_prose(page96: RenderedPage, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
     fid, _ = score_pages([PROSE], get_reader("tesseract").transcribe([page96]))
+    assert "OMP_THREAD_LIMIT" not in os.environ  # set for tesseract only, not left for later child processes
     assert fid.char_accuracy >= 0.95
 
 

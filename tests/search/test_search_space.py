@@ -74,6 +74,12 @@ def test_repair_turns_any_dict_into_a_valid_candidate(raw: dict) -> None:
     assert_valid(SPACE, repaired.values)
 
 
+def test_a_huge_finite_number_snaps_to_the_top_of_the_range() -> None:  # hypothesis found it: round(inf)
+    knob = SPACE.knobs["border-width"]
+    assert knob.coerce(8.98846567431158e307)[0] == knob.grid_high
+    assert knob.coerce(-8.98846567431158e307)[0] == knob.low
+
+
 @SETTINGS
 @given(st.sampled_from(["page-size"]), st.integers(0, 60), st.integers(0, 60), st.floats(4, 16), st.floats(4, 24))
 def test_geometry_repair_keeps_a_page_that_fits_lines(_: str, mx: int, my: int, fs: float, lh: float) -> None:

@@ -1,4 +1,4 @@
-"""Training-data commands: ``glyph data cpt | stats | gallery``."""
+"""Training-data commands: ``glyph data cpt | sft | stats | gallery``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from glyph.cli.common import app, console, fail, out
+from glyph.cli.common import ConfigOpt, SetOpt, app, console, fail, load_config, out
 
 data_app = typer.Typer(
     help="Build training data from text: CPT records (OCR, interleaved LM, generation) on rendered pages.",
@@ -136,6 +136,99 @@ def cpt(
     console.print(
         f"{summary.records} records ({summary.shards_built} shards built, {summary.shards_skipped} kept from an "
         f"earlier run) in {summary.seconds:.1f} s -> {out_dir}"
+    )
+
+
+@data_app.command("sft")
+def sft(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Examples {context, question, answer[, thinking, instruction, answers, metric, id]}: a .jsonl/"
+            ".json/.parquet file, a hub dataset hf:owner/name[:split], or 'ruler' for synthetic examples from "
+            "the RULER generators (training seeds, disjoint from evaluation's)."
+        ),
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output directory (shards, sft_data.json, errors).")
+    ],
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+    ocr_share: Annotated[float, typer.Option(help="Share of OCR auxiliary records among all records.")] = 0.2,
+    ocr_pages: Annotated[str, typer.Option(help="Consecutive pages per OCR record, LOW,HIGH.")] = "1,4",
+    max_context: Annotated[
+        int | None, typer.Option(help="Leave out (and name) examples longer than this many tokens.")
+    ] = None,
+    vlm: Annotated[
+        list[str] | None,
+        typer.Option("--vlm", help="Count visual tokens for these families (glm4v, qwen3vl)."),
+    ] = None,
+    tokenizer: Annotated[
+        str, typer.Option(help="Text-token counter: qwen, hf:<checkpoint>, tiktoken:<name>.")
+    ] = "qwen",
+    field: Annotated[
+        list[str] | None, typer.Option("--field", help="Rename an input field: --field context=document.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Which pages OCR records take; for 'ruler', the training seed.")
+    ] = 0,
+    tasks: Annotated[
+        list[str] | None, typer.Option("--tasks", help="ruler: tasks (comma-separated; default all).")
+    ] = None,
+    lengths: Annotated[str, typer.Option(help="ruler: context lengths in tokens, e.g. 4k,8k.")] = "4k",
+    samples: Annotated[int, typer.Option(help="ruler: examples per task and length.")] = 20,
+    shard_size: Annotated[int, typer.Option(help="Records per shard.")] = 256,
+) -> None:
+    """Render SFT examples into records: the context as pages, the question as text, the (thinking) answer as
+    the target, with OCR auxiliary records of the same pages mixed in (--ocr-share).
+
+    Render with the config you will serve with: --config best_config.json from `glyph search`, or the
+    reference default. The shards feed `glyph train sft` and, unchanged, `glyph train grpo` (the answer
+    becomes the reference).
+    """
+    from glyph.eval.sample import parse_lengths
+    from glyph.train.sft.data import build_sft_data, iter_input
+
+    try:
+        cfg = load_config(config, overrides)
+        low, _, high = ocr_pages.partition(",")
+        pages = (int(low), int(high or low))
+        fields = {}
+        for item in field or []:
+            ours, sep, theirs = item.partition("=")
+            if not sep:
+                raise ValueError(f"--field expects ours=theirs, got {item!r}")
+            fields[ours.strip()] = theirs.strip()
+        info: dict[str, object] = {}
+        if source == "ruler":
+            from glyph.train.synthetic import ruler_examples, synthetic_info
+
+            sizes, names = parse_lengths(lengths), _split(tasks)
+            examples = ruler_examples(names, sizes, samples, seed, tokenizer)
+            info = synthetic_info(names, sizes, samples, seed)
+            total: int | None = samples * len(sizes) * len(names or info["tasks"])  # type: ignore[arg-type]
+        else:
+            examples, total = iter_input(source), None
+    except ValueError as exc:
+        fail(str(exc))
+    with Progress(TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:  # fmt: skip
+        bar = progress.add_task("sft", total=total)
+        try:
+            summary = build_sft_data(
+                examples, out_dir, cfg, ocr_share=ocr_share, ocr_pages=pages, max_tokens=max_context,
+                vlms=_split(vlm) or ["glm4v"], tokenizer=tokenizer, seed=seed, shard_size=shard_size,
+                fields=fields, source=source, info=info, progress=lambda n: progress.advance(bar, n),
+            )  # fmt: skip
+        except (ValueError, FileNotFoundError, RuntimeError) as exc:
+            fail(str(exc))
+    for err in summary.errors[:5]:
+        console.print(f"[yellow]left out:[/] {err}")
+    if len(summary.errors) > 5:
+        console.print(f"[yellow]... {len(summary.errors) - 5} more in {out_dir / 'errors.jsonl'}[/]")
+    console.print(
+        f"{summary.sft} SFT + {summary.ocr} OCR records ({summary.pages} pages, {len(summary.shards)} shards) from "
+        f"{summary.examples} examples, {summary.failed} left out, in {summary.seconds:.1f} s -> {out_dir}"
     )
 
 

@@ -1,4 +1,4 @@
-"""Training commands: ``glyph train cpt | recipes | accelerate-config | tiny-model | plot``."""
+"""Training commands: ``glyph train cpt | sft | grpo | recipes | accelerate-config | tiny-model | plot``."""
 
 from __future__ import annotations
 
@@ -17,34 +17,36 @@ train_app = typer.Typer(
 app.add_typer(train_app, name="train")
 
 
+RecipeOpt = Annotated[
+    str, typer.Option("--recipe", "-r", help="Recipe YAML or built-in name (`glyph train recipes`).")
+]
+ModelOpt = Annotated[str | None, typer.Option(help="Checkpoint directory or hub id (recipe's model.path).")]
+DataOpt = Annotated[
+    list[str] | None, typer.Option("--data", "-d", help="Shard directories or files (repeatable).")
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (training.output_dir).")]
+StepsOpt = Annotated[int | None, typer.Option(help="Optimizer steps (training.max_steps).")]
+LoraOpt = Annotated[int | None, typer.Option(help="Train LoRA adapters of this rank instead of all weights.")]
+SetsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a recipe key: --set training.learning_rate=1e-5"),
+]
+ResumeOpt = Annotated[
+    str,
+    typer.Option(help="auto: continue from the run's last checkpoint if any; never; or a checkpoint path."),
+]
+
+
 @train_app.command("cpt")
 def cpt(
-    recipe: Annotated[
-        str, typer.Option("--recipe", "-r", help="Recipe YAML or built-in name (`glyph train recipes`).")
-    ] = "cpt-glm4v-9b",
-    model: Annotated[
-        str | None, typer.Option(help="Checkpoint directory or hub id (recipe's model.path).")
-    ] = None,
-    data: Annotated[
-        list[str] | None, typer.Option("--data", "-d", help="Shard directories or files (repeatable).")
-    ] = None,
-    output_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run directory (training.output_dir).")
-    ] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Optimizer steps (training.max_steps).")] = None,
-    lora: Annotated[
-        int | None, typer.Option(help="Train LoRA adapters of this rank instead of all weights.")
-    ] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", help="Override a recipe key: --set training.learning_rate=1e-5"),
-    ] = None,
-    resume: Annotated[
-        str,
-        typer.Option(
-            help="auto: continue from the run's last checkpoint if any; never; or a checkpoint path."
-        ),
-    ] = "auto",
+    recipe: RecipeOpt = "cpt-glm4v-9b",
+    model: ModelOpt = None,
+    data: DataOpt = None,
+    output_dir: OutOpt = None,
+    max_steps: StepsOpt = None,
+    lora: LoraOpt = None,
+    overrides: SetsOpt = None,
+    resume: ResumeOpt = "auto",
 ) -> None:
     """Continual pre-training on CPT shards: cross-entropy on target text only, never on pages or padding.
 
@@ -52,6 +54,66 @@ def cpt(
 
     Several GPUs: accelerate launch --config_file $(glyph train accelerate-config zero3-8gpu) -m glyph.cli train cpt
     """
+    _train("cpt", recipe, model, data, output_dir, max_steps, lora, overrides, resume)
+
+
+@train_app.command("sft")
+def sft(
+    recipe: RecipeOpt = "sft-glm4v-9b",
+    model: ModelOpt = None,
+    data: DataOpt = None,
+    output_dir: OutOpt = None,
+    max_steps: StepsOpt = None,
+    lora: LoraOpt = None,
+    overrides: SetsOpt = None,
+    resume: ResumeOpt = "auto",
+) -> None:
+    """Supervised fine-tuning on SFT shards (`glyph data sft`): TRL's SFTTrainer, loss on assistant tokens only.
+
+    The records' pages, question and thinking-style answer, with the OCR auxiliary records mixed in;
+    the same label mask, checkpoints, resume and logs as `glyph train cpt` (plus token accuracy and
+    entropy). Paper's recipe: sft-glm4v-9b (1.5K steps, batch 32, Adam 0.9/0.95, cosine 5e-6 -> 2e-6).
+    """
+    _train("sft", recipe, model, data, output_dir, max_steps, lora, overrides, resume)
+
+
+@train_app.command("grpo")
+def grpo(
+    recipe: RecipeOpt = "grpo-glm4v-9b",
+    model: ModelOpt = None,
+    data: DataOpt = None,
+    output_dir: OutOpt = None,
+    max_steps: StepsOpt = None,
+    lora: LoraOpt = None,
+    judge_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint of the LLM judge (judge.base_url).")
+    ] = None,
+    judge_model: Annotated[str | None, typer.Option(help="The judge's model name (judge.model).")] = None,
+    overrides: SetsOpt = None,
+    resume: ResumeOpt = "auto",
+) -> None:
+    """GRPO on page prompts (the same shards as SFT): TRL's GRPOTrainer with the paper's settings.
+
+    Group size 16, clip-higher (epsilon 0.2 / 0.28), a KL term (training.beta) to the starting
+    checkpoint, groups with zero reward variance discarded. Rewards from the recipe: accuracy by an
+    LLM judge (--judge-url) or an official metric, the thinking format, and OCR (1 - normalised
+    Levenshtein) on the OCR records. Logs each reward's mean, the discarded-group fraction and the
+    judge's malformed/failed verdicts to OUT/train_log.jsonl; OUT/reward_curve.png at the end.
+    Generation: transformers' generate, or vLLM with --set training.use_vllm=true (vllm_mode colocate|server).
+    """
+    sets = list(overrides or [])
+    if judge_url:
+        sets.append(f"judge.base_url={judge_url}")
+    if judge_model:
+        sets.append(f"judge.model={judge_model}")
+    _train("grpo", recipe, model, data, output_dir, max_steps, lora, sets, resume)
+
+
+def _train(
+    stage: str, recipe: str, model: str | None, data: list[str] | None, output_dir: Path | None,
+    max_steps: int | None, lora: int | None, overrides: list[str] | None, resume: str,
+) -> None:  # fmt: skip
+    """Load the recipe with the options as overrides and run it (the one path of every stage)."""
     from glyph.train.recipes import load_recipe
     from glyph.train.run import run_training
 
@@ -68,6 +130,10 @@ def cpt(
         sets += [f"model.lora.r={lora}", f"model.lora.alpha={2 * lora}"]
     try:
         spec = load_recipe(recipe, sets)
+        if spec.stage != stage:
+            raise ValueError(
+                f"recipe {recipe} is a {spec.stage} recipe; run it with `glyph train {spec.stage}`"
+            )
         console.print(f"recipe {recipe}: model {spec.model.path}, data {', '.join(spec.data.shards)}")
         result = run_training(spec, resume=resume)
     except (ValueError, FileNotFoundError) as exc:
@@ -79,8 +145,9 @@ def cpt(
     if result.resumed_from:
         console.print(f"resumed from {result.resumed_from}")
     loss = f", mean loss {result.train_loss:.4f}" if result.train_loss is not None else ""
+    curve = "reward_curve.png" if stage == "grpo" else "loss_curve.png"
     console.print(f"{result.global_step} steps{loss}; model in {result.final_dir}, curve in "
-                  f"{result.output_dir / 'loss_curve.png'}")  # fmt: skip
+                  f"{result.output_dir / curve}")  # fmt: skip
 
 
 @train_app.command("recipes")
@@ -136,14 +203,19 @@ def tiny_model(
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="A training run directory (has train_log.jsonl).")],
 ) -> None:
-    """Draw the run's loss curve, tokens/s and visual tokens per step (RUN/loss_curve.png)."""
-    from glyph.train.callbacks import TRAIN_LOG, plot_training_log
+    """Draw the run's loss curve, tokens/s and visual tokens per step (RUN/loss_curve.png); for a GRPO run
+    also its rewards per function, discarded groups and KL (RUN/reward_curve.png)."""
+    from glyph.train.callbacks import TRAIN_LOG, plot_training_log, read_training_log
 
     log = run_dir / TRAIN_LOG
     if not log.is_file():
         fail(f"{log} not found")
     try:
         path = plot_training_log(log, run_dir / "loss_curve.png")
+        console.print(f"plot: {path}")
+        if any("reward" in row for row in read_training_log(log)):
+            from glyph.train.grpo.trainer import plot_rewards
+
+            console.print(f"plot: {plot_rewards(log, run_dir / 'reward_curve.png')}")
     except ValueError as exc:
         fail(str(exc))
-    console.print(f"plot: {path}")

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
+from unittest import mock
 
 import numpy as np
 from cachetools import LRUCache
@@ -401,7 +402,12 @@ class TesseractReader(Reader):
         return 2.0 if not ems or float(np.median(ems)) < 12 else 1.0
 
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        # tesseract reads OMP_THREAD_LIMIT from its environment; set it for these calls only: left in
+        # os.environ it reached every later child process (a training worker's torch diverged under it)
+        with mock.patch.dict(os.environ, {"OMP_THREAD_LIMIT": os.environ.get("OMP_THREAD_LIMIT", "1")}):
+            return self._transcribe(pages)
+
+    def _transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
         out = []
         for page in pages:
             if _empty(page.image):

@@ -10,7 +10,13 @@ The stages of the published method share one foundation here:
 * :mod:`~glyph.train.recipes` -- YAML recipes -> ``TrainingArguments``, validated;
 * :mod:`~glyph.train.dataset`, :mod:`~glyph.train.trainer`, :mod:`~glyph.train.callbacks` --
   shard datasets, the ``Trainer`` subclass (token accounting) and logging callbacks;
-* :mod:`~glyph.train.cpt` -- continual pre-training: the data engine (tasks x themes) and its trainer.
+* :mod:`~glyph.train.cpt` -- continual pre-training: the data engine (tasks x themes) and its trainer;
+* :mod:`~glyph.train.sft` -- supervised fine-tuning (TRL's ``SFTTrainer``): examples rendered into
+  records with OCR auxiliary records mixed in; :mod:`~glyph.train.synthetic` makes such examples
+  from the RULER generators;
+* :mod:`~glyph.train.grpo` -- GRPO (TRL's ``GRPOTrainer``) with zero-variance groups discarded;
+  its rewards in :mod:`~glyph.train.rewards` (accuracy, thinking format, OCR) and
+  :mod:`~glyph.train.judge` (a reference-based LLM judge on any OpenAI-compatible endpoint).
 
 Heavy dependencies (torch, transformers, peft) load only when a module that needs them is used.
 """

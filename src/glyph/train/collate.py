@@ -33,9 +33,12 @@ from glyph.tokens.visual import VisualTokenRule, rule_from_image_processor
 from glyph.train.models import ModelFacts, model_facts
 from glyph.train.records import ImagePart, Record, RecordError, TextPart, record_from_row
 
-__all__ = ["IGNORE_INDEX", "Encoded", "RenderedRecord", "VisionCollator"]
+__all__ = ["IGNORE_INDEX", "TARGET_TAGS", "Encoded", "RenderedRecord", "VisionCollator"]
 
 IGNORE_INDEX = -100
+#: Added tokens that assistant text may hold (thinking-style SFT targets); any other special token
+#: in record text is refused, since the tokenizer would read it as a control token.
+TARGET_TAGS = frozenset({"<think>", "</think>", "<answer>", "</answer>"})
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,11 @@ class VisionCollator:
         self.rule: VisualTokenRule = rule_from_image_processor(processor.image_processor)
         self.eos_token = self.tokenizer.eos_token or ""
         added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
-        specials = {str(t) for t in added.values()} | set(self.tokenizer.all_special_tokens)
+        specials = {str(t) for t in added.values() if getattr(t, "special", True)}
+        specials |= set(self.tokenizer.all_special_tokens)
         specials.discard("")
-        # any added or special token string inside record text would be read as that token: refuse it
+        # a control token's string inside record text would be read as that control token: refuse it
+        # (non-special added tokens -- digits, Qwen3's <think> -- are ordinary vocabulary)
         self._special = re.compile("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)))
 
     @classmethod
@@ -113,9 +118,13 @@ class VisionCollator:
     def render(self, record: Record) -> RenderedRecord:
         """The record's full text and its target spans (see the module doc)."""
         for m in record.messages:
+            allowed = TARGET_TAGS if m.role == "assistant" else frozenset()
             for part in m.content:
-                if isinstance(part, TextPart) and (hit := self._special.search(part.text)):
-                    raise RecordError(record.id, f"text contains the special token {hit.group()!r}")
+                if not isinstance(part, TextPart):
+                    continue
+                for hit in self._special.finditer(part.text):
+                    if hit.group() not in allowed:
+                        raise RecordError(record.id, f"text contains the special token {hit.group()!r}")
         if record.template == "none":
             return self._render_plain(record)
         return self._render_chat(record)
@@ -243,6 +252,22 @@ class VisionCollator:
         rendered = self.render(record)
         n = len(self.tokenizer(rendered.text, add_special_tokens=False)["input_ids"])
         return n + sum(self.rule.tokens_for_image(w, h) - 1 for w, h in record.image_sizes())
+
+    def prompt_length(self, record: Record) -> int:
+        """Tokens of the prompt a generation starts from (exact, images included, no processing).
+
+        The messages before the last assistant turn, rendered by the chat template with its
+        generation prompt, as GRPO generates from them; the assistant text is the reference.
+        """
+        if record.template != "chat":
+            raise RecordError(record.id, "a generation prompt needs a chat record (template 'chat')")
+        self.render(record)  # the same checks as training on it
+        last = max(i for i, m in enumerate(record.messages) if m.role == "assistant")
+        messages = [_template_message(m) for m in record.messages[:last]]
+        prefix = self._apply(record, messages, generation_prompt=True)
+        n = len(self.tokenizer(prefix, add_special_tokens=False)["input_ids"])
+        n_images = sum(m.n_images for m in record.messages[:last])
+        return n + sum(self.rule.tokens_for_image(w, h) - 1 for w, h in record.image_sizes()[:n_images])
 
     # ------------------------------------------------------------------ batches
     def __call__(self, records: Sequence[Record | dict[str, Any]]) -> dict[str, Any]:

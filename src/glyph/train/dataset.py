@@ -134,7 +134,32 @@ class RecordDataset:
         """Token lengths as counted when the dataset was opened (for length-grouped batching)."""
         return [r.length for r in self._refs]
 
+    def as_hf_dataset(self, row: Callable[[Record], dict[str, Any]] | None = None) -> Any:
+        """A ``datasets.Dataset`` view for TRL's trainers, which accept no other dataset type.
+
+        It holds only the positions (``index``, ``length``); each access reads the record and
+        maps it through ``row`` (default: :meth:`Record.to_row`, TRL's ``images`` + ``messages``
+        layout), so the corpus is not copied into an Arrow cache.
+        """
+        import datasets
+
+        view = datasets.Dataset.from_dict({"index": list(range(len(self))), "length": self.lengths})
+        view.set_transform(_RowTransform(self, row or Record.to_row))
+        return view
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_files"] = {}  # file handles stay in the process that opened them
         return state
+
+
+class _RowTransform:
+    """``datasets`` transform: a batch of positions -> the rows of those records (picklable for workers)."""
+
+    def __init__(self, dataset: RecordDataset, row: Callable[[Record], dict[str, Any]]) -> None:
+        self.dataset = dataset
+        self.row = row
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        rows = [self.row(self.dataset[int(i)]) for i in batch["index"]]
+        return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}

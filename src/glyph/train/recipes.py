@@ -10,16 +10,22 @@ A recipe has four sections::
 Unknown keys fail with the key's path and the nearest valid name (``training.learnig_rate: unknown
 TrainingArguments field; did you mean learning_rate?``). Recipes shipped with the package are named
 by file stem (``glyph train recipes`` lists them); ``--set section.key=value`` overrides any key.
+
+``stage`` picks the row of :data:`STAGES`: the recipe model (a stage may add sections, e.g. GRPO's
+``rewards``), the arguments class ``training:`` fills (``TrainingArguments``, TRL's ``SFTConfig``
+or ``GRPOConfig``) and the hooks :func:`glyph.train.run.run_training` builds the trainer with.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import importlib.resources
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from glyph.train.models import ModelSpec
 
 __all__ = [
+    "STAGES",
     "CollatorSpec",
     "DataSpec",
     "LossSpec",
@@ -40,6 +47,37 @@ __all__ = [
 
 #: Settings the trainers rely on, whatever a recipe says (records are not tensors until collated).
 FORCED = {"remove_unused_columns": False}
+#: TRL's configs default these on (gradient checkpointing, bf16); recipes mean the same in every
+#: stage, so they start off as in ``TrainingArguments`` (``model.gradient_checkpointing`` turns GC on).
+TRL_DEFAULTS = {"gradient_checkpointing": False, "bf16": False}
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """Where a stage's pieces live, as ``module:attribute`` (imported when a recipe names the stage)."""
+
+    recipe: str  # the pydantic recipe model
+    arguments: str  # the dataclass ``training:`` fills
+    hooks: str  # builds the stage's trainer for glyph.train.run.run_training
+
+
+STAGES: dict[str, StageInfo] = {
+    "cpt": StageInfo(
+        "glyph.train.recipes:Recipe", "transformers:TrainingArguments", "glyph.train.run:CptHooks"
+    ),
+    "sft": StageInfo("glyph.train.sft.spec:SftRecipe", "trl:SFTConfig", "glyph.train.sft.trainer:SftHooks"),
+    "grpo": StageInfo(
+        "glyph.train.grpo.spec:GrpoRecipe", "trl:GRPOConfig", "glyph.train.grpo.trainer:GrpoHooks"
+    ),
+}
+
+
+def stage_object(stage: str, part: Literal["recipe", "arguments", "hooks"]) -> Any:
+    """The recipe model, arguments class or hooks of ``stage`` (see :data:`STAGES`)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage {stage!r}: unknown; known: {', '.join(STAGES)}")
+    module, _, name = getattr(STAGES[stage], part).partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class DataSpec(BaseModel):
@@ -75,7 +113,7 @@ class LossSpec(BaseModel):
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stage: str = Field("cpt", description="cpt (this package); sft and grpo recipes add their own")
+    stage: Literal["cpt", "sft", "grpo"] = Field("cpt", description="which trainer (see STAGES)")
     description: str = ""
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
@@ -135,14 +173,17 @@ def load_recipe(source: str | Path | dict[str, Any], overrides: list[str] | None
         if not sep or not key.strip():
             raise ValueError(f"--set expects section.key=value, got {item!r}")
         _set_path(data, key.strip().split("."), parse_yaml(raw) if raw.strip() else None)
+    stage = data.get("stage") or "cpt"
+    if stage not in STAGES:
+        raise ValueError(f"recipe {origin}: stage: {stage!r} is not one of {', '.join(STAGES)}")
     try:
-        recipe = Recipe.model_validate(data)
+        recipe = stage_object(stage, "recipe").model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise ValueError(f"recipe {origin}: {problems}") from None
-    _check_training_keys(recipe.training, origin)
+    _check_training_keys(recipe.training, origin, recipe.stage)
     return recipe
 
 
@@ -166,19 +207,18 @@ def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
     node[keys[-1]] = value
 
 
-def _training_fields() -> set[str]:
-    from transformers import TrainingArguments
-
-    return {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
+def _training_fields(stage: str = "cpt") -> set[str]:
+    return {f.name for f in dataclasses.fields(stage_object(stage, "arguments")) if f.init}
 
 
-def _check_training_keys(training: dict[str, Any], origin: str) -> None:
-    valid = _training_fields()
+def _check_training_keys(training: dict[str, Any], origin: str, stage: str = "cpt") -> None:
+    valid = _training_fields(stage)
+    kind = stage_object(stage, "arguments").__name__
     for key, value in training.items():
         if key not in valid:
             near = difflib.get_close_matches(key, valid, n=1)
             hint = f"; did you mean {near[0]}?" if near else ""
-            raise ValueError(f"recipe {origin}: training.{key}: unknown TrainingArguments field{hint}")
+            raise ValueError(f"recipe {origin}: training.{key}: unknown {kind} field{hint}")
         if key in FORCED and value != FORCED[key]:
             raise ValueError(
                 f"recipe {origin}: training.{key} must be {FORCED[key]!r} (records are collated on the fly)"
@@ -191,9 +231,10 @@ def training_arguments(recipe: Recipe, world_size: int | None = None) -> Any:
     The accumulation is the nearest whole number of micro-batches, so the real global batch is
     reported (``args.glyph_global_batch``) when the processes do not divide the asked size.
     """
-    from transformers import TrainingArguments
-
+    arguments = stage_object(recipe.stage, "arguments")
     kwargs = {**recipe.training, **FORCED}
+    if recipe.stage != "cpt":
+        kwargs = {**TRL_DEFAULTS, **kwargs}
     if recipe.global_batch_size:
         if "gradient_accumulation_steps" in recipe.training:
             raise ValueError(
@@ -204,7 +245,7 @@ def training_arguments(recipe: Recipe, world_size: int | None = None) -> Any:
         kwargs["gradient_accumulation_steps"] = max(1, round(recipe.global_batch_size / (per_device * world)))
     kwargs.setdefault("report_to", "none")
     try:
-        args = TrainingArguments(**kwargs)
+        args = arguments(**kwargs)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"recipe training: {exc}") from None
     args.glyph_global_batch = (

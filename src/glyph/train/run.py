@@ -3,6 +3,10 @@
 Every stage (CPT here; SFT and GRPO beside it) goes through :func:`run_training`, so checkpoints,
 logs and resume behave the same. Order matters for DeepSpeed ZeRO-3: ``TrainingArguments`` are
 built before the model, so weights are created already sharded.
+
+What differs per stage is two hooks (``STAGES[stage].hooks`` in :mod:`glyph.train.recipes`): how
+long a record is for the ``max_length`` filter (the whole record; for GRPO its prompt plus the
+completion budget) and which trainer gets the model, data and collator (:class:`CptHooks`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from typing import Any
 import yaml
 
 from glyph.train.dataset import RecordDataset, ScanReport
-from glyph.train.recipes import Recipe, training_arguments
+from glyph.train.recipes import Recipe, stage_object, training_arguments
 
-__all__ = ["TrainResult", "find_checkpoint", "run_training"]
+__all__ = ["CptHooks", "TrainResult", "find_checkpoint", "run_training"]
 
 SKIPPED = "skipped_records.jsonl"
 
@@ -48,6 +52,24 @@ def find_checkpoint(output_dir: str | Path, resume: str | bool | None) -> str | 
     return str(path)
 
 
+class CptHooks:
+    """CPT: records are as long as the collator counts them; ``GlyphTrainer`` trains on the batches."""
+
+    def record_length(self, recipe: Recipe, collator: Any) -> Any:
+        return collator.length
+
+    def build_trainer(self, recipe: Recipe, **parts: Any) -> Any:
+        from glyph.train.trainer import GlyphTrainer
+
+        collator = parts.pop("collator")
+        return GlyphTrainer(
+            **parts,
+            data_collator=collator,
+            image_token_id=collator.image_token_id,
+            target_logits_only=recipe.loss.target_logits_only,
+        )
+
+
 def run_training(
     recipe: Recipe,
     *,
@@ -59,8 +81,8 @@ def run_training(
     from glyph.train.callbacks import JsonlLogger, LossCurvePlot
     from glyph.train.collate import VisionCollator
     from glyph.train.models import load_model, load_processor
-    from glyph.train.trainer import GlyphTrainer
 
+    hooks = stage_object(recipe.stage, "hooks")()
     if not recipe.data.shards:
         raise ValueError("recipe data.shards: no shards given (pass --data DIR or set data.shards)")
     args = training_arguments(recipe)
@@ -81,7 +103,7 @@ def run_training(
     with args.main_process_first(desc="scanning shards"):
         dataset, scan = RecordDataset.from_shards(
             recipe.data.shards,
-            length=collator.length,
+            length=hooks.record_length(recipe, collator),
             max_length=recipe.data.max_length,
             tasks=recipe.data.tasks,
             check_images=recipe.data.check_images,
@@ -89,7 +111,9 @@ def run_training(
     eval_dataset = None
     if recipe.data.eval_shards:
         eval_dataset, _ = RecordDataset.from_shards(
-            recipe.data.eval_shards, length=collator.length, max_length=recipe.data.max_length
+            recipe.data.eval_shards,
+            length=hooks.record_length(recipe, collator),
+            max_length=recipe.data.max_length,
         )
     if args.process_index == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -100,15 +124,14 @@ def run_training(
     if not len(dataset):
         raise ValueError(f"no usable records in {', '.join(recipe.data.shards)}: {scan.summary()}")
     model = load_model(recipe.model)
-    trainer = GlyphTrainer(
+    trainer = hooks.build_trainer(
+        recipe,
         model=model,
         args=args,
         train_dataset=dataset,
         eval_dataset=eval_dataset,
-        data_collator=collator,
+        collator=collator,
         processing_class=processor,
-        image_token_id=collator.image_token_id,
-        target_logits_only=recipe.loss.target_logits_only,
         callbacks=[JsonlLogger(), LossCurvePlot(), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=checkpoint)

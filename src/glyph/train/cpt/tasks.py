@@ -29,7 +29,7 @@ from glyph.train.cpt.sampler import ConfigSampler, Draw
 from glyph.train.cpt.spec import CptDataConfig
 from glyph.train.records import Record
 
-__all__ = ["DoesNotFit", "SampleSpec", "Timer", "build_record", "build_sample"]
+__all__ = ["DoesNotFit", "SampleSpec", "Timer", "build_record", "build_sample", "ocr_record", "page_png"]
 
 MAX_FIT_DRAWS = 8  # configs drawn for one sample before it is reported as not fitting
 _BOUNDARY = re.compile(r"\n\s*\n|\n|(?<=[.!?])\s+|\s+")
@@ -110,20 +110,44 @@ def _render(text: str, draw: Draw, timer: Timer, limit: int | None = None) -> li
     return out
 
 
+def page_png(page: RenderedPage) -> bytes:
+    """A rendered page as PNG bytes (one channel when it is black on white: the same pixels, smaller)."""
+    img = page.image
+    gray = img.info.get("glyph_gray")
+    own = gray is not None and img.info.get("glyph_gray_of") == id(img)
+    return png_bytes(gray if own else img)
+
+
 def _encode(pages: list[RenderedPage], timer: Timer) -> list[bytes]:
     t0 = time.perf_counter()
-    out = []
-    for p in pages:
-        img = p.image
-        gray = img.info.get("glyph_gray")  # black-on-white pages: one channel, same pixels
-        own = gray is not None and img.info.get("glyph_gray_of") == id(img)
-        out.append(png_bytes(gray if own else img))
+    out = [page_png(p) for p in pages]
     timer.add("encode", t0)
     return out
 
 
 def _user(pages: int, prompt: str) -> dict[str, Any]:
     return {"role": "user", "content": [{"type": "image"}] * pages + [{"type": "text", "text": prompt}]}
+
+
+def ocr_record(
+    rid: str, pages: list[RenderedPage], prompt: str, *, images: list[bytes] | None = None, theme: str = "",
+    meta: dict[str, Any] | None = None,
+) -> Record:  # fmt: skip
+    """The OCR task's record: the pages and the instruction; the target is exactly the text drawn on them.
+
+    Shared by CPT and the OCR auxiliary records of SFT and GRPO (``glyph.train.sft.data``).
+    """
+    return Record(
+        id=rid,
+        task="ocr",
+        theme=theme,
+        images=images if images is not None else [page_png(p) for p in pages],
+        messages=[
+            _user(len(pages), prompt),
+            {"role": "assistant", "content": "\n".join(p.text for p in pages)},
+        ],
+        meta=meta or {},
+    )
 
 
 def _meta(
@@ -161,12 +185,8 @@ def build_ocr(
             raise DoesNotFit(f"one page and its text take {max(totals.values())} tokens")
         pages = pages[:-1]
     visual = costs.visual(pages)
-    return Record(
-        id=spec.id,
-        task="ocr",
-        theme=spec.theme,
-        images=_encode(pages, timer),
-        messages=[_user(len(pages), prompt), {"role": "assistant", "content": target}],
+    return ocr_record(
+        spec.id, pages, prompt, images=_encode(pages, timer), theme=spec.theme,
         meta=_meta(spec, draw, totals, visual, pages=len(pages), target_tokens=target_tokens,
                    prompt_tokens=prompt_tokens, span=[spec.start + pages[0].start, spec.start + pages[-1].end]),
     )  # fmt: skip
