@@ -179,13 +179,11 @@ def sft(
     samples: Annotated[int, typer.Option(help="ruler: examples per task and length.")] = 20,
     shard_size: Annotated[int, typer.Option(help="Records per shard.")] = 256,
 ) -> None:
-    """Render SFT examples into records: the context as pages, the question as text, the (thinking) answer as
-    the target, with OCR auxiliary records of the same pages mixed in (--ocr-share).
+    """Render SFT examples into training records, with OCR auxiliary records mixed in.
 
-    Render with the config you will serve with: --config best_config.json from `glyph search`, or the
-    reference default. The shards feed `glyph train sft` and, unchanged, `glyph train grpo` (the answer
-    becomes the reference).
-    """
+    The context as pages, the question as text, the (thinking) answer as the target, with OCR auxiliary records of the same pages mixed in (--ocr-share).
+
+    Render with the config you will serve with: --config best_config.json from `glyph search`, or the reference default. The shards feed `glyph train sft` and, unchanged, `glyph train grpo` (the answer becomes the reference)."""
     from glyph.eval.sample import parse_lengths
     from glyph.train.sft.data import build_sft_data, iter_input
 

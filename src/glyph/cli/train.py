@@ -70,10 +70,7 @@ def sft(
 ) -> None:
     """Supervised fine-tuning on SFT shards (`glyph data sft`): TRL's SFTTrainer, loss on assistant tokens only.
 
-    The records' pages, question and thinking-style answer, with the OCR auxiliary records mixed in;
-    the same label mask, checkpoints, resume and logs as `glyph train cpt` (plus token accuracy and
-    entropy). Paper's recipe: sft-glm4v-9b (1.5K steps, batch 32, Adam 0.9/0.95, cosine 5e-6 -> 2e-6).
-    """
+    The records' pages, question and thinking-style answer, with the OCR auxiliary records mixed in; the same label mask, checkpoints, resume and logs as `glyph train cpt` (plus token accuracy and entropy). Paper's recipe: sft-glm4v-9b (1.5K steps, batch 32, Adam 0.9/0.95, cosine 5e-6 -> 2e-6)."""
     _train("sft", recipe, model, data, output_dir, max_steps, lora, overrides, resume)
 
 
@@ -94,13 +91,7 @@ def grpo(
 ) -> None:
     """GRPO on page prompts (the same shards as SFT): TRL's GRPOTrainer with the paper's settings.
 
-    Group size 16, clip-higher (epsilon 0.2 / 0.28), a KL term (training.beta) to the starting
-    checkpoint, groups with zero reward variance discarded. Rewards from the recipe: accuracy by an
-    LLM judge (--judge-url) or an official metric, the thinking format, and OCR (1 - normalised
-    Levenshtein) on the OCR records. Logs each reward's mean, the discarded-group fraction and the
-    judge's malformed/failed verdicts to OUT/train_log.jsonl; OUT/reward_curve.png at the end.
-    Generation: transformers' generate, or vLLM with --set training.use_vllm=true (vllm_mode colocate|server).
-    """
+    Group size 16, clip-higher (epsilon 0.2 / 0.28), a KL term (training.beta) to the starting checkpoint, groups with zero reward variance discarded. Rewards from the recipe: accuracy by an LLM judge (--judge-url) or an official metric, the thinking format, and OCR (1 - normalised Levenshtein) on the OCR records. Logs each reward's mean, the discarded-group fraction and the judge's malformed/failed verdicts to OUT/train_log.jsonl; OUT/reward_curve.png at the end. Generation: transformers' generate, or vLLM with --set training.use_vllm=true (vllm_mode colocate|server)."""
     sets = list(overrides or [])
     if judge_url:
         sets.append(f"judge.base_url={judge_url}")
@@ -203,8 +194,9 @@ def tiny_model(
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="A training run directory (has train_log.jsonl).")],
 ) -> None:
-    """Draw the run's loss curve, tokens/s and visual tokens per step (RUN/loss_curve.png); for a GRPO run
-    also its rewards per function, discarded groups and KL (RUN/reward_curve.png)."""
+    """Draw a run's training curves (loss, tokens/s; rewards for GRPO).
+
+    RUN/loss_curve.png: loss, tokens/s and visual tokens per step; for a GRPO run also RUN/reward_curve.png: its rewards per function, discarded groups and KL."""
     from glyph.train.callbacks import TRAIN_LOG, plot_training_log, read_training_log
 
     log = run_dir / TRAIN_LOG

@@ -17,7 +17,6 @@ holds the same short answer several times.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from typing import Any, Literal
 from cachetools import LRUCache
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from glyph.readers.http import HttpSettings, OpenAIClient, UpstreamError, answer_from_completion, run_sync
+from glyph.client import OpenAIClient, make_client, run_sync
 
 __all__ = ["DEFAULT_JUDGE_PROMPT", "JudgeSpec", "LlmJudge", "Verdict", "parse_verdict"]
 
@@ -103,16 +102,13 @@ class LlmJudge:
 
     def __init__(self, spec: JudgeSpec, client: OpenAIClient | None = None) -> None:
         self.spec = spec
-        key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-        self.client = client or OpenAIClient(
-            HttpSettings(
-                base_url=spec.base_url,
-                api_key=key or None,
-                timeout=spec.timeout,
-                concurrency=spec.concurrency,
-                max_retries=spec.max_retries,
-                backoff_initial=spec.backoff_initial,
-            )
+        self.client = client or make_client(
+            spec.base_url,
+            api_key_env=(spec.api_key_env,) if spec.api_key_env else (),
+            timeout=spec.timeout,
+            concurrency=spec.concurrency,
+            max_retries=spec.max_retries,
+            backoff_initial=spec.backoff_initial,
         )
         self.model = spec.model
         self.counts: Counter[str] = Counter()
@@ -126,11 +122,7 @@ class LlmJudge:
 
     async def _model(self) -> str:
         if self.model is None:
-            listing = await self.client.models()
-            ids = [m.get("id") for m in listing.get("data") or [] if isinstance(m, dict) and m.get("id")]
-            if not ids:
-                raise UpstreamError(f"{self.client.base_url}/models lists no model; set judge.model")
-            self.model = str(ids[0])
+            self.model = await self.client.first_model()
         return self.model
 
     async def ajudge(self, question: str, references: Sequence[str], answer: str) -> Verdict:
@@ -147,7 +139,7 @@ class LlmJudge:
                 "max_tokens": self.spec.max_tokens,
                 "temperature": self.spec.temperature,
             }
-            reply = answer_from_completion(await self.client.chat(payload), 0.0).text
+            reply = (await self.client.complete(payload)).text
         except Exception as exc:  # noqa: BLE001 -- after the client's retries: count it, score 0, keep training
             return Verdict("failed", f"{type(exc).__name__}: {exc}"[:500])
         verdict = parse_verdict(reply)
