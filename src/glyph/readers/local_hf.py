@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from glyph.readers.base import OCR_PROMPT, Reader, ReaderAnswer, ReaderUnavailableError, Usage
+from glyph.readers.base import (
+    OCR_PROMPT,
+    Reader,
+    ReaderAnswer,
+    ReaderUnavailableError,
+    Usage,
+    code_revision,
+    package_version,
+)
 from glyph.render.pages import RenderedPage
 
 if TYPE_CHECKING:
@@ -144,6 +152,13 @@ class TransformersReader(Reader):
         self.model.to(self.device).eval()
         self.processor.tokenizer.padding_side = "left"  # batched generation continues every row at the end
         self._lock = threading.Lock()
+
+    @property
+    def revision(self) -> str:
+        """The checkpoint's hub commit (a local folder: its path), dtype and transformers' version."""
+        commit = getattr(self.model.config, "_commit_hash", None) or "local"
+        return (f"{self.path}@{commit}; {self.dtype}; transformers {package_version('transformers')}; "
+                f"code {code_revision(type(self))}")
 
     @property
     def model_type(self) -> str:
