@@ -197,11 +197,25 @@ def main() -> None:
     parser.add_argument("--layout-pages", type=int, default=2, help="pages per line-height/margin point")
     parser.add_argument("--readers", default=",".join(READERS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--layout-only", action="store_true",
+                        help="re-measure only 'line boxes vs pixels' (after a line finder change); the readers' "
+                        "rows are kept from the results file, and the section says when it was re-measured")
     args = parser.parse_args()
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     load_before = os.getloadavg()
     started = time.time()
     text = heldout_prose()
+    if args.layout_only:
+        previous = json.loads((args.out / "reader_speed.json").read_text())
+        sweep = layout_free(text, args.layout_pages)
+        meta = {**previous["meta"], "layout_free": {
+            "date": dt.datetime.now().isoformat(timespec="minutes"),
+            "command": "python benchmarks/reader_speed.py " + " ".join(sys.argv[1:]),
+            "load_before": [round(x, 2) for x in load_before],
+            "load_after": [round(x, 2) for x in os.getloadavg()],
+        }}
+        write(args.out, meta, previous["readers"], sweep)
+        return
     cfg = reference_default()
     speed_pages = list(render_pages(text, cfg))[1 : 1 + args.pages]  # full pages (the first may be short)
     ntext, needles = needle_text(args.every)
@@ -218,15 +232,20 @@ def main() -> None:
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "seconds": round(time.time() - started),
     }
-    options_file = args.out / "reader_options.json"
+    write(args.out, meta, readers, sweep)
+
+
+def write(out: Path, meta: dict, readers: list[dict], sweep: list[dict]) -> None:
+    """The results file, its markdown and its figure."""
+    options_file = out / "reader_options.json"
     options = json.loads(options_file.read_text()) if options_file.is_file() else None
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "reader_speed.json").write_text(
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reader_speed.json").write_text(
         json.dumps({"meta": meta, "readers": readers, "layout_free": sweep}, indent=2) + "\n"
     )
-    (args.out / "reader_speed.md").write_text(markdown(meta, readers, sweep, options))
-    plot(readers, sweep, args.out / "reader_speed.png")
-    print((args.out / "reader_speed.md").read_text())
+    (out / "reader_speed.md").write_text(markdown(meta, readers, sweep, options))
+    plot(readers, sweep, out / "reader_speed.png")
+    print((out / "reader_speed.md").read_text())
 
 
 def _pct(v: float | None, digits: int = 2) -> str:
@@ -292,6 +311,9 @@ def markdown(meta: dict, readers: list[dict], sweep: list[dict], options: dict |
         ("`ocr` crops the boxes the layout knows; `ocr-pixels` finds the lines from the image "
          "(`glyph.readers.lines.find_lines`) with the same recogniser. Reference default, 9 pt font, "
          "line height and margins varied."),
+        *([(f"Re-measured {lf['date']} after the line finder changed (`{lf['command'].strip()}`, load average "
+            f"{lf['load_before']} before, {lf['load_after']} after); the sections above are from {meta['date']}.")]
+          if (lf := meta.get("layout_free")) else []),
         "",
         "| margin (pt) | line height (pt) | lines drawn / found | line boxes: char accuracy | from pixels: char accuracy |",
         "|---:|---:|---:|---:|---:|",

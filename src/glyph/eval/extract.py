@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from glyph.eval.sample import Sample
-from glyph.readers.base import Consumes, Reader, ReaderAnswer, get_reader
+from glyph.readers.base import Consumes, Reader, ReaderAnswer, code_revision, get_reader
 from glyph.render.pages import RenderedPage
 
 _VALUE = {
@@ -150,6 +150,11 @@ class ExtractReader(Reader):
     def __init__(self, inner: Reader | str = "ocr", **options: Any) -> None:
         self.inner = get_reader(inner, **options) if isinstance(inner, str) else inner
         self.name = f"{inner if isinstance(inner, str) else self.inner.name}-extract"
+
+    @property
+    def revision(self) -> str:
+        """The wrapped reader's revision and the extraction rules' code."""
+        return f"{self.inner.revision}; extract {code_revision(type(self))}"
 
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
         return self.inner.transcribe(pages)

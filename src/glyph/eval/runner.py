@@ -16,7 +16,8 @@ A reader that only transcribes (``answers = False``: ``ocr``, ``oracle``) is ref
 pointer to its ``-extract`` wrapper (:func:`glyph.eval.extract.resolve_reader`).
 
 Runs are resumable: each finished sample is appended and fsynced at once, and a restart
-skips samples already recorded for the same reader, config hash and sample content (so new
+skips samples already recorded for the same reader (name and ``revision``: a new default
+``ocr`` or new weights behind a name are redone), config hash and sample content (so new
 prompt wording is redone, not mixed in). Errors from a reader are recorded (and retried on
 the next run); Ctrl-C stops at once and loses only the samples in flight.
 """
@@ -78,6 +79,7 @@ class Result:
     finished: float = 0.0  # unix time
     inputs: str | None = None  # fingerprint of the run's Provenance (None: not recorded)
     max_new_tokens: int | None = None  # the generation budget the reader was given
+    reader_revision: str | None = None  # the reader's identity (Reader.revision): weights, engine, code
 
     def key(self) -> tuple[str, str, str, str]:
         return (self.id, self.reader, self.config_hash, self.sample_hash)
@@ -121,6 +123,7 @@ class EvalSettings:
 
     def __post_init__(self) -> None:
         self.reader_name = self.reader_name or self.reader.name
+        self.reader_revision = self.reader.revision
         self.mode: Mode = reader_mode(self.reader)
         self.tok: TextTokenizer = get_tokenizer(self.tokenizer)
         self.vlm = get_vlm_rule(self.vlm).name
@@ -169,6 +172,7 @@ async def evaluate_one(sample: Sample, s: EvalSettings, on_error: str = "record"
         bucket=sample.bucket,
         length=sample.length,
         reader=s.reader_name,
+        reader_revision=s.reader_revision,
         mode=s.mode,
         config_hash=s.config_hash,
         sample_hash=sample.content_hash,
@@ -344,6 +348,7 @@ def record_run(out_dir: Path, s: EvalSettings, meta: dict[str, Any]) -> None:
     key = f"{s.reader_name}@{s.config_hash}" + (f"@{s.inputs}" if s.inputs else "")
     runs[key] = {
         "reader": s.reader_name,
+        "reader_revision": s.reader_revision,
         "mode": s.mode,
         "config_hash": s.config_hash,
         "config": None if s.mode == "text" else s.cfg.to_reference_dict(),
@@ -397,7 +402,9 @@ def run_eval(
         latest: dict[tuple[str, str, str, str], Result] = {}
         for r in read_results(out / RESULTS):
             latest[r.key()] = r
-        done = {k for k, r in latest.items() if not (retry_errors and r.error)}
+        done = {  # another revision of the reader (new weights, engine, code) is another reader
+            k for k, r in latest.items() if r.reader_revision == s.reader_revision and not (retry_errors and r.error)
+        }
     out.mkdir(parents=True, exist_ok=True)
     record_run(out, s, dict(meta or {}))
     appender = _Appender(out / RESULTS)

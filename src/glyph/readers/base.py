@@ -16,6 +16,11 @@ declaration instead of probing for methods:
 The declaration is checked when a subclass is defined: a reader that says it answers from
 text must implement ``answer_text``.
 
+Every reader has a ``revision``: what decides its output besides its name and options (the
+weights' digest, the engine's version, its own code). Caches of what a reader read (the search's
+read and score caches, the evaluation runner's resume) key by it next to
+:func:`glyph.render.render_key`, so a new default ``ocr`` never serves an old one's reads.
+
 Readers are built by name from a lazy registry (:data:`READERS`): the table below names the
 built-in ones as ``"module:class"`` strings, so listing them imports no engine and this module
 imports none of its concrete readers.
@@ -24,6 +29,9 @@ imports none of its concrete readers.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -111,9 +119,52 @@ _ANSWER_METHODS = {
 }
 
 
+@functools.cache
+def code_revision(*owners: type | str) -> str:
+    """A short digest of glyph's version and the source files of ``owners`` (classes, with the
+    modules of their bases up to :class:`Reader`, or module names): the reader's own code.
+
+    A change to that code, even one that changes no reading, starts new cache entries: a
+    spurious miss costs time, a stale hit costs correctness (the same rule as ``render_key``).
+    """
+    import importlib
+
+    import glyph
+
+    files: set[str] = set()
+    for owner in owners:
+        mods = [importlib.import_module(owner)] if isinstance(owner, str) else [
+            inspect.getmodule(c) for c in owner.__mro__ if isinstance(c, type) and issubclass(c, Reader)
+        ]
+        files |= {f for m in mods if m is not None and (f := getattr(m, "__file__", None))}
+    h = hashlib.sha256(f"glyph {glyph.__version__}".encode())
+    for path in sorted(files):
+        h.update(b"\0" + path.rsplit("/", 1)[-1].encode() + b"\0")
+        try:
+            with open(path, "rb") as f:
+                h.update(f.read())
+        except OSError:  # no readable source (a zipped install): glyph's version stands in
+            pass
+    return h.hexdigest()[:16]
+
+
+def package_version(dist: str) -> str:
+    """``dist``'s installed version, or ``"absent"`` (a reader's engine, for its revision)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "absent"
+
+
 class Reader(ABC):
     """Reads page images. Subclasses set ``name``, implement ``transcribe``, and declare what
-    they answer from (``consumes``) and whether they answer at all (``answers``)."""
+    they answer from (``consumes``) and whether they answer at all (``answers``).
+
+    ``revision`` says which reader this is beyond its name and options; the default digests
+    the reader's own code, and readers with weights or an engine add those (see the module
+    docstring for who keys by it)."""
 
     name: str = "reader"
     consumes: ClassVar[Consumes] = Consumes.PAGES
@@ -141,6 +192,11 @@ class Reader(ABC):
                 f"{cls.__name__} declares it answers from {cls.consumes.value!r} but implements none of "
                 + ", ".join(_ANSWER_METHODS[cls.consumes])
             )
+
+    @property
+    def revision(self) -> str:
+        """What decides this reader's output besides its name and options: here its own code."""
+        return f"code {code_revision(type(self))}"
 
     @abstractmethod
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:

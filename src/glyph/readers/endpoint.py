@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from glyph.client import Completion, UpstreamConnectionError, make_client, run_sync
-from glyph.readers.base import Reader, ReaderAnswer, ReaderUnavailableError
+from glyph.readers.base import Reader, ReaderAnswer, ReaderUnavailableError, code_revision
 from glyph.render.pages import RenderedPage
 
 T = TypeVar("T")
@@ -75,6 +75,13 @@ class ChatEndpointReader(Reader):
         )
         self.model = model
         self.temperature = temperature
+
+    @property
+    def revision(self) -> str:
+        """The model as asked for: an endpoint's weights cannot be seen from here, so pin them by
+        naming the model (``model=``); left unset it is the server's first model, which this
+        revision can only call so until the first request resolves it."""
+        return f"model {self.model or '(first served)'}; code {code_revision(type(self))}"
 
     async def resolve_model(self) -> str:
         """The configured model, or the server's first listed one (vLLM and SGLang serve one)."""

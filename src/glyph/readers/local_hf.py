@@ -27,7 +27,9 @@ from glyph.readers.base import (
     ReaderAnswer,
     ReaderUnavailableError,
     Usage,
+    code_revision,
     no_system_in_raw_prompt,
+    package_version,
     pages_text,
 )
 from glyph.render.pages import RenderedPage
@@ -169,6 +171,13 @@ class TransformersReader(Reader):
     def tokenizer(self) -> Any:
         """The text tokenizer (a VLM processor's own, or the processor when it is one)."""
         return getattr(self.processor, "tokenizer", self.processor)
+
+    @property
+    def revision(self) -> str:
+        """The checkpoint's hub commit (a local folder: its path), dtype and transformers' version."""
+        commit = getattr(self.model.config, "_commit_hash", None) or "local"
+        return (f"{self.path}@{commit}; {self.dtype}; transformers {package_version('transformers')}; "
+                f"code {code_revision(type(self))}")
 
     @property
     def model_type(self) -> str:

@@ -45,7 +45,7 @@ import numpy as np
 from cachetools import LRUCache
 from PIL import Image
 
-from glyph.readers.base import Reader, ReaderUnavailableError
+from glyph.readers.base import Reader, ReaderUnavailableError, code_revision, package_version
 from glyph.readers.lines import find_lines
 from glyph.render.pages import LineBox, RenderedPage
 
@@ -230,9 +230,16 @@ class GlyphLineReader(_CachedLineReader):
         self.batch = batch
         self.fallback = fallback
         self.recognizer = GlyphRecognizer(model_path, threads=self.threads, batch=batch)
-        self.revision = self.recognizer.revision
         if lines == "pixels":
             self.name = "ocr-pixels"
+
+    @property
+    def revision(self) -> str:
+        """The weights' own revision (a digest of the ONNX graph), the code that finds, crops and
+        decodes lines, and PP-OCRv4's engine when it reads the doubtful lines."""
+        code = code_revision(type(self), "glyph.readers.lines", "glyph.readers.glyphrec.runtime")
+        rest = f"; rapidocr-onnxruntime {package_version('rapidocr-onnxruntime')}" if self.fallback else ""
+        return f"glyphrec {self.recognizer.revision}; code {code}{rest}"
 
     def _crop(self, gray: np.ndarray, box: LineBox) -> np.ndarray | None:
         from glyph.readers.glyphrec.runtime import prepare_line
@@ -302,6 +309,11 @@ class LineOCRReader(_CachedLineReader):
         self.max_em = max_em
         _rapidocr_dir()  # fail now, with the install hint, not at the first page
 
+    @property
+    def revision(self) -> str:
+        """PP-OCRv4 as the ``rapidocr-onnxruntime`` wheel ships it (its version pins the models)."""
+        return f"rapidocr-onnxruntime {package_version('rapidocr-onnxruntime')}; code {code_revision(type(self), 'glyph.readers.lines')}"
+
     def _crop(self, gray: np.ndarray, box: LineBox) -> np.ndarray | None:
         """BGR, the line box widened by ``pad`` white pixels, larger text scaled down to ``max_em``."""
         import cv2
@@ -353,6 +365,11 @@ class PageOCRReader(Reader):
         self.threads = threads or 1
         _rapidocr_dir()
 
+    @property
+    def revision(self) -> str:
+        """RapidOCR's detector, classifier and recogniser: the wheel's version pins all three."""
+        return f"rapidocr-onnxruntime {package_version('rapidocr-onnxruntime')}; code {code_revision(type(self))}"
+
     def transcribe(self, pages: Sequence[RenderedPage]) -> list[str]:
         engine = _rapidocr_engine(self.threads)
         out = []
@@ -394,6 +411,11 @@ class TesseractReader(Reader):
         self.psm = psm
         self.lang = lang
 
+    @property
+    def revision(self) -> str:
+        """The tesseract binary's version (its LSTM models come with it) and the wrapper's code."""
+        return f"tesseract {_tesseract_version(self._tess.pytesseract.tesseract_cmd)}; code {code_revision(type(self))}"
+
     def _factor(self, page: RenderedPage) -> float:
         if self.upscale is not None:
             return self.upscale
@@ -421,3 +443,10 @@ class TesseractReader(Reader):
             out.append("\n".join(line for line in text.splitlines() if line.strip()))
         return out
 
+
+
+@functools.cache
+def _tesseract_version(command: str) -> str:
+    import pytesseract
+
+    return str(pytesseract.get_tesseract_version())

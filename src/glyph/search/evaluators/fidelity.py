@@ -5,9 +5,9 @@ accuracy by default); compression is ``measure_compression``'s text/visual token
 one VLM family. Runs on the CPU with the offline OCR reader; the oracle reader makes it a
 pure compression search (and a fast test double).
 
-Both halves are cached on disk by (text hash, config hash): the render's measurements and
-the page truths, and each reader's transcriptions, so a config seen twice is not rendered
-or read again.
+Both halves are cached on disk by (text hash, render key): the render's measurements and
+the page truths, and each reader's transcriptions (keyed by its name, options and revision
+too), so a config seen twice is not rendered or read again.
 """
 
 from __future__ import annotations
@@ -37,8 +37,16 @@ class PageReadBack:
         self.tokenizer = tokenizer
         self.cache = cache
         self._reader: Any = None
-        self.reader_key = key_hash(reader, self.reader_options)
+        self._reader_key: str | None = None
         self.transcribe_calls = 0
+
+    @property
+    def reader_key(self) -> str:
+        """The reader's name, options and ``revision`` (weights, engine, code): a new reader
+        behind the same name must not be served the old one's reads."""
+        if self._reader_key is None:
+            self._reader_key = key_hash(self.reader_name, self.reader_options, self.reader.revision)
+        return self._reader_key
 
     @property
     def reader(self) -> Any:

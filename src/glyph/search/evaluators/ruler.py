@@ -7,8 +7,8 @@
   model, ...) answering a validation split through ``glyph.eval.evaluate``; accuracy is the
   split's mean task score. Use a validation seed/split disjoint from the one you report.
 
-Both cache the score per (probe hash, config hash, reader) next to the study, so a config
-seen twice is not rendered or read again.
+Both cache the score per (probe hash, render key, reader name + options + revision) next to
+the study, so a config seen twice is not rendered or read again.
 """
 
 from __future__ import annotations
@@ -46,8 +46,16 @@ class _SampleEvaluator(Evaluator):
         self.cache = DiskCache(self.cache_dir)
         self._samples: list[Any] | None = None
         self._reader: Any = None
-        self.reader_key = key_hash(reader, self.options["reader_options"])
+        self._reader_key: str | None = None
         self.score_calls = 0
+
+    @property
+    def reader_key(self) -> str:
+        """The reader's name, options and ``revision`` (weights, engine, code): a new reader
+        behind the same name must not be served the old one's scores."""
+        if self._reader_key is None:
+            self._reader_key = key_hash(self.options["reader"], self.options["reader_options"], self.reader().revision)
+        return self._reader_key
 
     @property
     def samples(self) -> list[Any]:
