@@ -68,6 +68,10 @@ class _Progress:
             tag = " (cached)" if data["cached"] else ""
             if self.best is None or data["score"] > self.best:
                 self.best = data["score"]
+                ci = data.get("accuracy_ci")
+                if ci:
+                    tag += f" (95% CI {ci['low']:.3f}-{ci['high']:.3f} over {ci['n']} samples)".replace(
+                        "95%", f"{ci['confidence']:.0%}")
                 console.print(
                     f"  new best: trial {data['trial']} gen {data['generation']} ({data['origin']}) accuracy "
                     f"{data['accuracy']:.4f} compression {data['compression']:.3f} score {data['score']:.4f}{tag}"
@@ -152,6 +156,11 @@ def run_cmd(
     llm_timeout: Annotated[float, typer.Option(help="Seconds per LLM call (retried 3x on 429/5xx).")] = 120.0,
     accuracy_floor: Annotated[float, typer.Option(help="Configs below this accuracy rank last.")] = 0.9,
     accuracy_weight: Annotated[float, typer.Option(help="w in w*accuracy + (1-w)*log2(compression).")] = 0.8,
+    confidence: Annotated[
+        float,
+        typer.Option(help="Confidence of the accuracy's bootstrap interval; configs whose intervals overlap tie on "
+                          "accuracy and the more compressed wins (task evaluators: ocr-ruler, vlm-ruler)."),
+    ] = 0.95,
     crossover_rate: Annotated[
         float, typer.Option(help="Share of classical offspring made by crossover.")
     ] = 0.5,
@@ -190,6 +199,7 @@ def run_cmd(
             accuracy_floor=accuracy_floor,
             accuracy_weight=accuracy_weight,
             seed=seed,
+            confidence=confidence,
         )
         llm = LLMSettings(llm_url, llm_model, llm_temperature, llm_timeout) if llm_url else None
         seeds = [space_obj.project(RenderConfig.from_json(p).to_reference_dict()) for p in seed_config or []]
@@ -257,7 +267,7 @@ def show_cmd(
         Path | None, typer.Option("--export", help="Also write best config, CSVs and plot here.")
     ] = None,
 ) -> None:
-    """The Pareto front of a study as a table (best score marked)."""
+    """The Pareto front of a study as a table (best marked; accuracy with its interval when known)."""
     from glyph.search import session
     from glyph.search.outputs import export
 
@@ -321,7 +331,7 @@ def _front_table(records: list[Any], scoring: Any, show_all: bool = False) -> No
             f"{r.number}{mark}",
             str(r.generation),
             r.origin,
-            f"{r.accuracy:.4f}",
+            f"{r.accuracy:.4f}" if r.interval is None else f"{r.interval}",
             f"{r.compression:.3f}",
             f"{scoring.score(r.accuracy, r.compression):.4f}",
             summary,
@@ -330,5 +340,7 @@ def _front_table(records: list[Any], scoring: Any, show_all: bool = False) -> No
     out.print(table)
     if best is not None:
         out.print(
-            f"* best score: trial {best.number} (floor {scoring.accuracy_floor}, weight {scoring.accuracy_weight})"
+            f"* best: trial {best.number} (floor {scoring.accuracy_floor}, "
+            + ("overlapping accuracy intervals tie, then compression)" if best.interval is not None
+               else f"weight {scoring.accuracy_weight})")
         )

@@ -81,7 +81,7 @@ class _SampleEvaluator(Evaluator):
     def evaluate(self, cfg: RenderConfig) -> Evaluation:
         pkey, ckey = self.probe_hash(), render_key(cfg)
         hit = self.cache.get(self.name, pkey, ckey, self.reader_key)
-        if hit is not None:
+        if hit is not None and "scores" in hit["metrics"]:  # entries from before per-task scores are re-scored
             return Evaluation(hit["accuracy"], hit["compression"], hit["metrics"], cached=True)
         self.score_calls += 1
         accuracy, compression, metrics = self._score(cfg)
@@ -129,7 +129,7 @@ class VlmRulerEvaluator(_SampleEvaluator):
         self.options["concurrency"] = concurrency
 
     def _score(self, cfg: RenderConfig) -> tuple[float, float, dict[str, Any]]:
-        from glyph.eval.summary import summarize_run
+        from glyph.eval.summary import scores_by_task, summarize_run
 
         ev = _eval()
         results = ev.evaluate(self.samples, self.reader(), cfg, vlm=self.options["vlm"],
@@ -138,7 +138,8 @@ class VlmRulerEvaluator(_SampleEvaluator):
         errors = [r.error for r in results if r.error]
         if errors and len(errors) == len(results):
             raise RuntimeError(f"every sample failed, e.g. {errors[0]}")
-        details = {"by_task": summary.by_task, "samples": summary.samples, "errors": len(errors),
+        details = {"by_task": summary.by_task, "scores": scores_by_task(results), "samples": summary.samples,
+                   "errors": len(errors),
                    "pages_mean": summary.pages_mean,
                    "failures": [{"id": r.id, "task": r.task, "answers": r.answers, "prediction": r.prediction[:200]}
                                 for r in results if r.score < 1.0][:10]}
