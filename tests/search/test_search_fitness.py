@@ -118,3 +118,17 @@ def test_ocr_ruler_reports_per_task_scores_and_the_runner_an_interval(tmp_path) 
     ci = interval_metrics(result.metrics, result.accuracy)["accuracy_ci"]
     assert (ci["mean"], ci["low"], ci["high"], ci["n"]) == (1.0, 1.0, 1.0, 8)  # the oracle reads everything
     assert ev.evaluate(RenderConfig()).cached
+
+
+def test_fitness_reads_without_the_layouts_line_boxes_by_default(tmp_path) -> None:
+    """At line height 6 pt under a 9 pt font the lines overlap by a third: the layout's boxes still read most of
+    it, the pixels alone cannot split the lines. The search's default fitness must see the latter."""
+    from glyph.render.config import RenderConfig
+    from glyph.search.evaluators import get_evaluator
+
+    for name in ("ocr-fidelity", "ocr-ruler"):
+        assert get_evaluator(name).describe()["options"]["reader"] == "ocr-pixels"
+    tight = RenderConfig(font_size=9, line_height=6)
+    layout_free = get_evaluator("ocr-fidelity", chars=1200).evaluate(tight).accuracy
+    boxes = get_evaluator("ocr-fidelity", chars=1200, reader="ocr").evaluate(tight).accuracy
+    assert boxes > 0.6 and layout_free < 0.3, (boxes, layout_free)

@@ -139,7 +139,9 @@ def run_cmd(
         str, typer.Option(help="Fitness: ocr-fidelity, ocr-ruler, vlm-ruler, synthetic.")
     ] = "ocr-fidelity",
     reader: Annotated[
-        str | None, typer.Option(help="Reader for the evaluator (ocr, oracle, openai, ...).")
+        str | None, typer.Option(help="Reader for the evaluator (default for ocr-fidelity and ocr-ruler: ocr-pixels, which finds "
+                                "the lines from the pixels as a model must; ocr reads the layout's line boxes; "
+                                "oracle, openai, ...).")
     ] = None,
     text: Annotated[Path | None, typer.Option("--text", help="Validation text for ocr-fidelity.")] = None,
     eval_opt: Annotated[

@@ -2,8 +2,9 @@
 
 Accuracy is glyph.measure's fidelity of the transcription against what was drawn (char
 accuracy by default); compression is ``measure_compression``'s text/visual token ratio for
-one VLM family. Runs on the CPU with the offline OCR reader; the oracle reader makes it a
-pure compression search (and a fast test double).
+one VLM family. Runs on the CPU with the offline OCR reader that finds lines from the pixels
+(``ocr-pixels``: a config wins only if its lines can be told apart without the layout's boxes);
+the oracle reader makes it a pure compression search (and a fast test double).
 
 Both halves are cached on disk by (text hash, config hash): the render's measurements and
 the page truths, and each reader's transcriptions, so a config seen twice is not rendered
@@ -96,7 +97,7 @@ class OcrFidelityEvaluator(Evaluator):
         text_file: str | None = None,
         chars: int = 4000,
         seed: int = 0,
-        reader: str = "ocr",
+        reader: str = "ocr-pixels",
         reader_options: dict[str, Any] | None = None,
         vlm: str = "glm4v",
         tokenizer: str = "qwen",
