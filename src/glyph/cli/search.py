@@ -35,17 +35,25 @@ LlmKeyOpt = Annotated[
         "--llm-api-key", envvar="GLYPH_LLM_API_KEY", help="API key (never stored; or OPENAI_API_KEY)."
     ),
 ]
+ValOpt = Annotated[
+    list[str] | None,
+    typer.Option("--val-opt", help="Option of the held-out validation split key=value (JSON values), repeatable; "
+                                   "default: the fitness with other seeds, tasks and text."),
+]
+ValidateOpt = Annotated[
+    bool, typer.Option("--validate/--no-validate", help="Validate the front on the held-out split when complete.")
+]
 MaxEvalOpt = Annotated[
     int | None, typer.Option("--max-evaluations", help="Stop this worker after N evaluations (resume later).")
 ]
 
 
-def _parse_opts(items: list[str] | None) -> dict[str, Any]:
+def _parse_opts(items: list[str] | None, flag: str = "--eval-opt") -> dict[str, Any]:
     opts: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            fail(f"--eval-opt expects key=value, got {item!r}")
+            fail(f"{flag} expects key=value, got {item!r}")
         try:
             opts[key.strip().replace("-", "_")] = json.loads(raw)
         except json.JSONDecodeError:
@@ -93,7 +101,33 @@ class _Progress:
             console.print(f"generation {data['generation']} bred: {data['classical']} classical{llm}")
 
 
-def _run(search: Any, max_evaluations: int | None, storage: str) -> None:
+def _validate(run: Any, overrides: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Run a validation with a progress bar; print its table and verdict; the written paths."""
+    with progress_bar() as progress:
+        task = progress.add_task("validating", total=None)
+        report, paths = run(overrides, on_scored=lambda row: progress.advance(task))
+    _validation_table(report)
+    return paths
+
+
+def _validation_table(report: Any) -> None:
+    table = Table(title=f"validation on the held-out split ({report.split['name']}; "
+                        f"{report.confidence:.0%} bootstrap intervals)")
+    for col in ("config", "in search", "compr.", "validation", "compr. "):
+        table.add_column(col, justify="left" if col == "config" else "right", no_wrap=True)
+    for r in report.rows:
+        from glyph.search.fitness import Interval
+
+        search = "" if r.search_accuracy is None else str(
+            Interval.from_dict(r.search_ci) if r.search_ci else f"{r.search_accuracy:.4f}")
+        mark = " (winner)" if r.number == report.winner else ""
+        table.add_row(f"{r.label}{mark}", search, "" if r.search_compression is None else f"{r.search_compression:.3f}",
+                      str(r.interval) if r.ci else f"{r.accuracy:.4f}", f"{r.compression:.3f}")
+    out.print(table)
+    out.print(report.verdict())
+
+
+def _run(search: Any, max_evaluations: int | None, storage: str, validate: bool = True) -> None:
     from glyph.search.evaluators import EvaluatorUnavailableError
 
     s = search.settings
@@ -119,6 +153,12 @@ def _run(search: Any, max_evaluations: int | None, storage: str) -> None:
             fail(str(exc))
             raise
     paths = search.export()
+    if validate and summary is not None and not summary.stopped_early and search.complete:
+        console.print("search complete: validating the Pareto front on the held-out split")
+        paths.update(_validate(search.validate))
+    elif summary is not None and not search.complete:
+        console.print(f"[dim]not complete: validate later with `glyph search validate {search.store.name} "
+                      f"--storage {storage}`[/]")
     if summary is not None:
         out.print(
             f"{summary.evaluations} evaluations here ({summary.cached} from cache, {summary.failed} failed), "
@@ -176,8 +216,15 @@ def run_cmd(
     ] = "glyph-search",
     out_dir: OutOpt = None,
     max_evaluations: MaxEvalOpt = None,
+    val_opt: ValOpt = None,
+    validate: ValidateOpt = True,
 ) -> None:
-    """Start a search (or join it as another worker when it exists with the same arguments)."""
+    """Start a search (or join it as another worker when it exists with the same arguments).
+
+    When the last generation is in, the Pareto front and the reference
+    default are re-scored on a held-out split (see `glyph search validate
+    --help`) and the validation winner is exported as best_config.json.
+    """
     from glyph.render.config import RenderConfig
     from glyph.search import session
     from glyph.search.proposer import LLMSettings
@@ -216,11 +263,12 @@ def run_cmd(
             llm=llm,
             api_key=llm_api_key,
             extra_seeds=seeds,
+            validation_options=_parse_opts(val_opt, "--val-opt"),
         )
     except (ValueError, TypeError) as exc:
         fail(str(exc))
         raise
-    _run(search, max_evaluations, storage)
+    _run(search, max_evaluations, storage, validate)
 
 
 @search_app.command("resume")
@@ -238,8 +286,10 @@ def resume_cmd(
         bool, typer.Option(help="Requeue trials left RUNNING now (only when no other worker is alive).")
     ] = False,
     max_evaluations: MaxEvalOpt = None,
+    validate: ValidateOpt = True,
 ) -> None:
-    """Continue a study where it stopped, with the space, evaluator and settings it was created with."""
+    """Continue a study where it stopped, with the space, evaluator and settings it was created with
+    (validated on its held-out split when it completes)."""
     from glyph.search import session
     from glyph.search.proposer import LLMSettings
 
@@ -257,7 +307,39 @@ def resume_cmd(
     except (ValueError, TypeError) as exc:
         fail(str(exc))
         raise
-    _run(search, max_evaluations, storage)
+    _run(search, max_evaluations, storage, validate)
+
+
+@search_app.command("validate")
+def validate_cmd(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOpt = "sqlite:///study.db",
+    out_dir: OutOpt = None,
+    val_opt: ValOpt = None,
+) -> None:
+    """Re-score a study's Pareto front and the reference default on its held-out split.
+
+    The split is stored with the study. For ocr-ruler and vlm-ruler: other
+    seeds (+1000) and other tasks (niah_single_1, niah_multikey_2,
+    niah_multivalue, niah_multiquery). For ocr-fidelity: another seed and
+    other essay text. --val-opt changes it for this run, e.g.
+    --val-opt samples=10 or --val-opt samples_file=heldout.jsonl.
+
+    Writes validation.json, .csv and .png, and best_config.json (the
+    validation winner, fonts named portably) into --out.
+    """
+    from glyph.search import session
+
+    try:
+        store, settings = session.load_records(storage, study)
+        out_path = out_dir or Path(f"search-{study}")
+        paths = _validate(lambda o, on_scored: session.run_validation(store, settings, out_path, o, on_scored),
+                          _parse_opts(val_opt, "--val-opt"))
+    except ValueError as exc:
+        fail(str(exc))
+        raise
+    for name, path in paths.items():
+        out.print(f"{name}: {path}")
 
 
 @search_app.command("show")
@@ -281,8 +363,12 @@ def show_cmd(
     records = store.records()
     _front_table(records, settings.scoring, show_all=all_)
     out.print(f"{len(records)} configs evaluated, generations 0..{store.last_generation()}")
+    report = session.stored_report(store)
+    if report is not None:
+        _validation_table(report)
     if export_dir:
-        for name, path in export(records, settings.scoring, export_dir, title=f"study {study}").items():
+        winner = report.winner if report else None
+        for name, path in export(records, settings.scoring, export_dir, title=f"study {study}", winner=winner).items():
             out.print(f"{name}: {path}")
 
 

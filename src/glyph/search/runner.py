@@ -134,6 +134,10 @@ class SearchRunner:
     def _active(self) -> list[Any]:
         return self.store.trials(None, (TrialState.WAITING, TrialState.RUNNING))
 
+    def done(self) -> bool:
+        """The target generation is evaluated (or the search stopped) and nothing is queued or running."""
+        return self._done()
+
     def _done(self) -> bool:
         payload = self.store.payload
         if payload.get("exhausted_at") is not None or payload.get("stopped"):

@@ -97,13 +97,14 @@ class OcrFidelityEvaluator(Evaluator):
         text_file: str | None = None,
         chars: int = 4000,
         seed: int = 0,
+        offset: int = 0,
         reader: str = "ocr-pixels",
         reader_options: dict[str, Any] | None = None,
         vlm: str = "glm4v",
         tokenizer: str = "qwen",
         metric: str = "char",
     ) -> None:
-        super().__init__(cache_dir, text_file=text_file, chars=chars, seed=seed, reader=reader,
+        super().__init__(cache_dir, text_file=text_file, chars=chars, seed=seed, offset=offset, reader=reader,
                          reader_options=reader_options or {}, vlm=vlm, tokenizer=tokenizer, metric=metric)
         if metric not in METRICS:
             raise ValueError(f"ocr-fidelity: metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -115,7 +116,7 @@ class OcrFidelityEvaluator(Evaluator):
             except OSError as exc:
                 raise ValueError(f"ocr-fidelity: cannot read validation text {text_file}: {exc}") from None
         else:
-            self.text = validation_text(chars, seed)
+            self.text = validation_text(chars, seed, offset)
         self.cache = DiskCache(self.cache_dir)
         self.readback = PageReadBack(reader, reader_options, vlm, tokenizer, self.cache)
 
