@@ -12,7 +12,7 @@ reference on its two-sample probe and lost to it on hold-out samples. So every s
   gives the split explicitly, e.g. ``samples_file=heldout.jsonl``).
 
 At the end of a search (and on demand, ``glyph search validate``) the feasible front and the
-reference default config are scored on that split with intervals; the validation winner, by the
+reference default config (the reference's ``config_en.json``, also the search's first seed) are scored on that split with intervals; the validation winner, by the
 same tie rule as the search (:mod:`.selection`), is the exported ``best_config.json``.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from glyph.render.config import RenderConfig
+from glyph.render.config import RenderConfig, reference_default
 from glyph.search.evaluators import Evaluator, get_evaluator
 from glyph.search.fitness import Interval, interval_metrics
 from glyph.search.selection import Scoring, TrialRecord, front_records, rank
@@ -149,7 +149,7 @@ def validate(
         if on_scored:
             on_scored(row)
 
-    reference = RenderConfig()
+    reference = reference_default()  # the reference's config_en.json (DejaVu Sans for Verdana)
     in_search = {r.config_hash: r for r in records}
     score(REFERENCE, "reference default", reference, in_search.get(reference.content_hash()))
     for rec in candidates(records, scoring):
