@@ -122,3 +122,12 @@ def test_exported_config_loads_where_fonts_live_elsewhere(tmp_path: Path) -> Non
     lines = done.stdout.split("\n")
     assert lines[0].startswith(str(fake_mpl / "DejaVuSans.ttf")) and lines[0].endswith(" 1")
     assert lines[1].startswith(str(moved / "fonts" / "HouseSerif.ttf")) and lines[1].endswith(" 1")
+
+
+def test_validate_names_a_missing_study_and_a_bad_split(tmp_path: Path) -> None:
+    storage, out, _ = _small_study(tmp_path, "--no-validate", "--generations", "0")
+    missing = runner.invoke(app, ["search", "validate", "nope", "--storage", storage])
+    assert missing.exit_code != 0 and "no study 'nope'" in missing.output and "small" in missing.output
+    bad = runner.invoke(app, ["search", "validate", "small", "--storage", storage, "--out", str(out),
+                              "--val-opt", "legible_pix=9"])
+    assert bad.exit_code != 0 and "legible_pix" in bad.output and "Traceback" not in bad.output

@@ -329,13 +329,14 @@ def validate_cmd(
     validation winner, fonts named portably) into --out.
     """
     from glyph.search import session
+    from glyph.search.evaluators import EvaluatorUnavailableError
 
     try:
         store, settings = session.load_records(storage, study)
         out_path = out_dir or Path(f"search-{study}")
         paths = _validate(lambda o, on_scored: session.run_validation(store, settings, out_path, o, on_scored),
                           _parse_opts(val_opt, "--val-opt"))
-    except ValueError as exc:
+    except (ValueError, TypeError, EvaluatorUnavailableError) as exc:
         fail(str(exc))
         raise
     for name, path in paths.items():
