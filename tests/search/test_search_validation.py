@@ -131,3 +131,20 @@ def test_validate_names_a_missing_study_and_a_bad_split(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["search", "validate", "small", "--storage", storage, "--out", str(out),
                               "--val-opt", "legible_pix=9"])
     assert bad.exit_code != 0 and "legible_pix" in bad.output and "Traceback" not in bad.output
+
+
+def test_task_fitness_run_shows_intervals_and_validates_on_other_tasks(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    out = tmp_path / "out"
+    text = _run("search", "run", "--evaluator", "ocr-ruler", "--reader", "oracle", "--eval-opt", "lengths=[1024]",
+                "--eval-opt", "samples=2", "--eval-opt", 'tasks=["niah_single_2", "vt"]', "--generations", "0",
+                "--population", "2", "--storage", storage, "--study", "tasks", "--out", str(out))
+    assert "1.000 [1.000, 1.000]" in text  # the oracle reads everything: a zero-width interval over 4 samples
+    report = json.loads((out / "validation.json").read_text())
+    assert report["split"]["options"]["seed"] == 1000 and report["split"]["options"]["lengths"] == [1024]
+    assert report["split"]["options"]["tasks"] == ["niah_single_1", "niah_multikey_2", "niah_multivalue",
+                                                   "niah_multiquery"]
+    ref = next(r for r in report["rows"] if r["number"] == REFERENCE)
+    assert ref["ci"]["n"] == 4 * 2 and ref["metrics"]["by_task"].keys() == {
+        "niah_single_1", "niah_multikey_2", "niah_multivalue", "niah_multiquery"}
+    assert ref["search_accuracy"] == 1.0  # the reference is the search's first seed: its in-search figure is shown
