@@ -16,7 +16,7 @@ ARGS=(--evaluator ocr-ruler --generations "${GENERATIONS:-6}" --population "${PO
       --accuracy-floor 0.9 --seed 0 --val-opt samples="${VAL_SAMPLES:-8}"
       --storage "sqlite:///$OUT/study.db" --study "$STUDY" --out "$OUT")
 {
-  echo "command: bash benchmarks/search_ocr_ruler.sh (under flock /work/bench.lock, nice -n 10)"
+  echo "command: GENERATIONS=${GENERATIONS:-6} POPULATION=${POPULATION:-8} VAL_SAMPLES=${VAL_SAMPLES:-8} bash benchmarks/search_ocr_ruler.sh (under flock /work/bench.lock, nice -n 10)"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(uname -sr)"
   echo "load before: $(uptime)"
