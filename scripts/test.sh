@@ -11,4 +11,6 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 python -m pip install -q --upgrade pip
 python -m pip install -q -e ".[test]"
+# a private PostgreSQL server for the shared-study test (skipped, with the reason, if it cannot start)
+if [ -z "${GLYPH_TEST_POSTGRES_URL:-}" ] && pg=$(bash scripts/start_postgres.sh); then eval "$pg"; export GLYPH_TEST_POSTGRES_URL; fi
 python -m pytest -q "$@"

@@ -1,12 +1,14 @@
 """The loop: it improves on a fitness with a known optimum, resumes without redoing work, and two
-processes share one SQLite study without duplicating or corrupting it."""
+processes share one study (SQLite, and PostgreSQL when a server is up) without duplicating or losing a trial."""
 
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -161,22 +163,34 @@ def test_a_generation_that_only_fails_stops_the_search(tmp_path: Path) -> None:
     assert len(errors) == 5 and all("RuntimeError: reader crashed" in e for e in errors)
 
 
-def test_two_processes_share_one_sqlite_study(tmp_path: Path) -> None:
+def _postgres_url() -> str:
+    """The test server's URL (scripts/start_postgres.sh, which scripts/test.sh runs), or skip saying why."""
+    url = os.environ.get("GLYPH_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL server: GLYPH_TEST_POSTGRES_URL is unset (eval \"$(bash scripts/start_postgres.sh)\" "
+                    "starts one; scripts/test.sh does)")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver is the [postgres] extra: pip install 'psycopg[binary]'")
+    return url  # set but unreachable is a failure, not a skip: the run asked for PostgreSQL
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_processes_share_one_study(tmp_path: Path, backend: str) -> None:
     count = tmp_path / "count.jsonl"
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    cmd = [sys.executable, str(HERE / "search_worker.py"), storage, "shared", str(count)]
+    storage = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else _postgres_url()
+    study = f"shared-{uuid.uuid4().hex[:12]}"  # the PostgreSQL database outlives the test: a fresh study each run
+    cmd = [sys.executable, str(HERE / "search_worker.py"), storage, study, str(count)]
     procs = [subprocess.Popen([*cmd, str(tmp_path / f"out{i}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for i in range(2)]
-    outputs = [p.communicate(timeout=120) for p in procs]
+    outputs = [p.communicate(timeout=180) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
     events = counted(count)
     hashes = [e["hash"] for e in events]
     assert len(hashes) == 4 * 6 and len(set(hashes)) == len(hashes)  # generations 0..3, nothing twice
     assert len({e["pid"] for e in events}) == 2  # both processes did real work
-    search = session.resume(storage, "shared", tmp_path / "check")
+    search = session.resume(storage, study, tmp_path / "check")
     done = search.store.trials(CANDIDATE, (TrialState.COMPLETE,))
-    assert Counter(t.user_attrs["generation"] for t in done) == {0: 6, 1: 6, 2: 6, 3: 6}
+    assert Counter(t.user_attrs["generation"] for t in done) == {0: 6, 1: 6, 2: 6, 3: 6}  # nothing lost
     assert not search.store.trials(None, (TrialState.WAITING, TrialState.RUNNING))
     bred = [t for t in search.store.trials(TICKET) if t.user_attrs.get("outcome") == "bred"]
     assert sorted(t.user_attrs["generation"] for t in bred) == [0, 1, 2, 3]  # each generation bred once

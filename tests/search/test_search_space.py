@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from glyph.render.config import RenderConfig, reference_default
@@ -69,6 +69,7 @@ junk = st.one_of(
 
 @SETTINGS
 @given(st.dictionaries(st.sampled_from(sorted(SPACE.knobs) + ["bogus", "wrap-mode"]), junk, max_size=12))
+@example({"border-width": 8.98846567431158e307})  # (value - low) / step overflowed to inf before clipping
 def test_repair_turns_any_dict_into_a_valid_candidate(raw: dict) -> None:
     repaired = SPACE.repair(raw)
     assert_valid(SPACE, repaired.values)

@@ -163,7 +163,7 @@ def test_optuna_storage_opens_the_same_study(tmp_path: Path) -> None:
     shutil.copy(SEARCH / "study.db", db)  # never touch the committed file
     c = client(studies=(str(db),))
     (source,) = c.get("/api/info").json()["studies"]
-    assert source["kind"] == "optuna" and "ocr-ruler-8k" in source["label"]
+    assert source["kind"] == "optuna" and "ocr-ruler-validated" in source["label"]
     study = c.get(f"/api/studies/{source['id']}").json()
     exported = client(studies=(str(SEARCH),))
     (folder,) = exported.get("/api/info").json()["studies"]

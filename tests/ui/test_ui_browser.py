@@ -7,6 +7,7 @@ both models, open a search study and an eval run.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -172,7 +173,8 @@ def test_search_study_hover_and_eval_runs(browser) -> None:
         page.wait_for_selector("#study-detail img", timeout=60_000)
         assert "font-size" in page.inner_text("#study-detail")
         page.click("#use-config")
-        page.wait_for_function("document.querySelector('#font-size-value').value === '8'")
+        size = json.loads((ROOT / "benchmarks/results/search/best_config.json").read_text())["font-size"]
+        page.wait_for_function(f"Number(document.querySelector('#font-size-value').value) === {size}")
         page.click("#tab-runs")
         page.wait_for_selector("#runs-table tbody tr")
         rows = page.locator("#runs-table tbody tr").all_inner_texts()

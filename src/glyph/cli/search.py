@@ -35,17 +35,25 @@ LlmKeyOpt = Annotated[
         "--llm-api-key", envvar="GLYPH_LLM_API_KEY", help="API key (never stored; or OPENAI_API_KEY)."
     ),
 ]
+ValOpt = Annotated[
+    list[str] | None,
+    typer.Option("--val-opt", help="Option of the held-out validation split key=value (JSON values), repeatable; "
+                                   "default: the fitness with other seeds, tasks and text."),
+]
+ValidateOpt = Annotated[
+    bool, typer.Option("--validate/--no-validate", help="Validate the front on the held-out split when complete.")
+]
 MaxEvalOpt = Annotated[
     int | None, typer.Option("--max-evaluations", help="Stop this worker after N evaluations (resume later).")
 ]
 
 
-def _parse_opts(items: list[str] | None) -> dict[str, Any]:
+def _parse_opts(items: list[str] | None, flag: str = "--eval-opt") -> dict[str, Any]:
     opts: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            fail(f"--eval-opt expects key=value, got {item!r}")
+            fail(f"{flag} expects key=value, got {item!r}")
         try:
             opts[key.strip().replace("-", "_")] = json.loads(raw)
         except json.JSONDecodeError:
@@ -68,6 +76,10 @@ class _Progress:
             tag = " (cached)" if data["cached"] else ""
             if self.best is None or data["score"] > self.best:
                 self.best = data["score"]
+                ci = data.get("accuracy_ci")
+                if ci:
+                    tag += f" (95% CI {ci['low']:.3f}-{ci['high']:.3f} over {ci['n']} samples)".replace(
+                        "95%", f"{ci['confidence']:.0%}")
                 console.print(
                     f"  new best: trial {data['trial']} gen {data['generation']} ({data['origin']}) accuracy "
                     f"{data['accuracy']:.4f} compression {data['compression']:.3f} score {data['score']:.4f}{tag}"
@@ -89,7 +101,33 @@ class _Progress:
             console.print(f"generation {data['generation']} bred: {data['classical']} classical{llm}")
 
 
-def _run(search: Any, max_evaluations: int | None, storage: str) -> None:
+def _validate(run: Any, overrides: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Run a validation with a progress bar; print its table and verdict; the written paths."""
+    with progress_bar() as progress:
+        task = progress.add_task("validating", total=None)
+        report, paths = run(overrides, on_scored=lambda row: progress.advance(task))
+    _validation_table(report)
+    return paths
+
+
+def _validation_table(report: Any) -> None:
+    table = Table(title=f"validation on the held-out split ({report.split['name']}; "
+                        f"{report.confidence:.0%} bootstrap intervals)")
+    for col in ("config", "in search", "compr.", "validation", "compr. "):
+        table.add_column(col, justify="left" if col == "config" else "right", no_wrap=True)
+    for r in report.rows:
+        from glyph.search.fitness import Interval
+
+        search = "" if r.search_accuracy is None else str(
+            Interval.from_dict(r.search_ci) if r.search_ci else f"{r.search_accuracy:.4f}")
+        mark = " (winner)" if r.number == report.winner else ""
+        table.add_row(f"{r.label}{mark}", search, "" if r.search_compression is None else f"{r.search_compression:.3f}",
+                      str(r.interval) if r.ci else f"{r.accuracy:.4f}", f"{r.compression:.3f}")
+    out.print(table)
+    out.print(report.verdict())
+
+
+def _run(search: Any, max_evaluations: int | None, storage: str, validate: bool = True) -> None:
     from glyph.search.evaluators import EvaluatorUnavailableError
 
     s = search.settings
@@ -115,6 +153,12 @@ def _run(search: Any, max_evaluations: int | None, storage: str) -> None:
             fail(str(exc))
             raise
     paths = search.export()
+    if validate and summary is not None and not summary.stopped_early and search.complete:
+        console.print("search complete: validating the Pareto front on the held-out split")
+        paths.update(_validate(search.validate))
+    elif summary is not None and not search.complete:
+        console.print(f"[dim]not complete: validate later with `glyph search validate {search.store.name} "
+                      f"--storage {storage}`[/]")
     if summary is not None:
         out.print(
             f"{summary.evaluations} evaluations here ({summary.cached} from cache, {summary.failed} failed), "
@@ -135,7 +179,9 @@ def run_cmd(
         str, typer.Option(help="Fitness: ocr-fidelity, ocr-ruler, vlm-ruler, synthetic.")
     ] = "ocr-fidelity",
     reader: Annotated[
-        str | None, typer.Option(help="Reader for the evaluator (ocr, oracle, openai, ...).")
+        str | None, typer.Option(help="Reader for the evaluator (default for ocr-fidelity and ocr-ruler: ocr-pixels, which finds "
+                                "the lines from the pixels as a model must; ocr reads the layout's line boxes; "
+                                "oracle, openai, ...).")
     ] = None,
     text: Annotated[Path | None, typer.Option("--text", help="Validation text for ocr-fidelity.")] = None,
     eval_opt: Annotated[
@@ -152,6 +198,11 @@ def run_cmd(
     llm_timeout: Annotated[float, typer.Option(help="Seconds per LLM call (retried 3x on 429/5xx).")] = 120.0,
     accuracy_floor: Annotated[float, typer.Option(help="Configs below this accuracy rank last.")] = 0.9,
     accuracy_weight: Annotated[float, typer.Option(help="w in w*accuracy + (1-w)*log2(compression).")] = 0.8,
+    confidence: Annotated[
+        float,
+        typer.Option(help="Confidence of the accuracy's bootstrap interval; configs whose intervals overlap tie on "
+                          "accuracy and the more compressed wins (task evaluators: ocr-ruler, vlm-ruler)."),
+    ] = 0.95,
     crossover_rate: Annotated[
         float, typer.Option(help="Share of classical offspring made by crossover.")
     ] = 0.5,
@@ -165,8 +216,15 @@ def run_cmd(
     ] = "glyph-search",
     out_dir: OutOpt = None,
     max_evaluations: MaxEvalOpt = None,
+    val_opt: ValOpt = None,
+    validate: ValidateOpt = True,
 ) -> None:
-    """Start a search (or join it as another worker when it exists with the same arguments)."""
+    """Start a search (or join it as another worker when it exists with the same arguments).
+
+    When the last generation is in, the Pareto front and the reference
+    default are re-scored on a held-out split (see `glyph search validate
+    --help`) and the validation winner is exported as best_config.json.
+    """
     from glyph.render.config import RenderConfig
     from glyph.search import session
     from glyph.search.proposer import LLMSettings
@@ -190,6 +248,7 @@ def run_cmd(
             accuracy_floor=accuracy_floor,
             accuracy_weight=accuracy_weight,
             seed=seed,
+            confidence=confidence,
         )
         llm = LLMSettings(llm_url, llm_model, llm_temperature, llm_timeout) if llm_url else None
         seeds = [space_obj.project(RenderConfig.from_json(p).to_reference_dict()) for p in seed_config or []]
@@ -204,11 +263,12 @@ def run_cmd(
             llm=llm,
             api_key=llm_api_key,
             extra_seeds=seeds,
+            validation_options=_parse_opts(val_opt, "--val-opt"),
         )
     except (ValueError, TypeError) as exc:
         fail(str(exc))
         raise
-    _run(search, max_evaluations, storage)
+    _run(search, max_evaluations, storage, validate)
 
 
 @search_app.command("resume")
@@ -226,8 +286,10 @@ def resume_cmd(
         bool, typer.Option(help="Requeue trials left RUNNING now (only when no other worker is alive).")
     ] = False,
     max_evaluations: MaxEvalOpt = None,
+    validate: ValidateOpt = True,
 ) -> None:
-    """Continue a study where it stopped, with the space, evaluator and settings it was created with."""
+    """Continue a study where it stopped, with the space, evaluator and settings it was created with
+    (validated on its held-out split when it completes)."""
     from glyph.search import session
     from glyph.search.proposer import LLMSettings
 
@@ -245,7 +307,40 @@ def resume_cmd(
     except (ValueError, TypeError) as exc:
         fail(str(exc))
         raise
-    _run(search, max_evaluations, storage)
+    _run(search, max_evaluations, storage, validate)
+
+
+@search_app.command("validate")
+def validate_cmd(
+    study: Annotated[str, typer.Argument(help="Study name.")],
+    storage: StorageOpt = "sqlite:///study.db",
+    out_dir: OutOpt = None,
+    val_opt: ValOpt = None,
+) -> None:
+    """Re-score a study's Pareto front and the reference default on its held-out split.
+
+    The split is stored with the study. For ocr-ruler and vlm-ruler: other
+    seeds (+1000) and other tasks (niah_single_1, niah_multikey_2,
+    niah_multivalue, niah_multiquery). For ocr-fidelity: another seed and
+    other essay text. --val-opt changes it for this run, e.g.
+    --val-opt samples=10 or --val-opt samples_file=heldout.jsonl.
+
+    Writes validation.json, .csv and .png, and best_config.json (the
+    validation winner, fonts named portably) into --out.
+    """
+    from glyph.search import session
+    from glyph.search.evaluators import EvaluatorUnavailableError
+
+    try:
+        store, settings = session.load_records(storage, study)
+        out_path = out_dir or Path(f"search-{study}")
+        paths = _validate(lambda o, on_scored: session.run_validation(store, settings, out_path, o, on_scored),
+                          _parse_opts(val_opt, "--val-opt"))
+    except (ValueError, TypeError, EvaluatorUnavailableError) as exc:
+        fail(str(exc))
+        raise
+    for name, path in paths.items():
+        out.print(f"{name}: {path}")
 
 
 @search_app.command("show")
@@ -257,7 +352,7 @@ def show_cmd(
         Path | None, typer.Option("--export", help="Also write best config, CSVs and plot here.")
     ] = None,
 ) -> None:
-    """The Pareto front of a study as a table (best score marked)."""
+    """The Pareto front of a study as a table (best marked; accuracy with its interval when known)."""
     from glyph.search import session
     from glyph.search.outputs import export
 
@@ -269,8 +364,12 @@ def show_cmd(
     records = store.records()
     _front_table(records, settings.scoring, show_all=all_)
     out.print(f"{len(records)} configs evaluated, generations 0..{store.last_generation()}")
+    report = session.stored_report(store)
+    if report is not None:
+        _validation_table(report)
     if export_dir:
-        for name, path in export(records, settings.scoring, export_dir, title=f"study {study}").items():
+        winner = report.winner if report else None
+        for name, path in export(records, settings.scoring, export_dir, title=f"study {study}", winner=winner).items():
             out.print(f"{name}: {path}")
 
 
@@ -321,7 +420,7 @@ def _front_table(records: list[Any], scoring: Any, show_all: bool = False) -> No
             f"{r.number}{mark}",
             str(r.generation),
             r.origin,
-            f"{r.accuracy:.4f}",
+            f"{r.accuracy:.4f}" if r.interval is None else f"{r.interval}",
             f"{r.compression:.3f}",
             f"{scoring.score(r.accuracy, r.compression):.4f}",
             summary,
@@ -330,5 +429,7 @@ def _front_table(records: list[Any], scoring: Any, show_all: bool = False) -> No
     out.print(table)
     if best is not None:
         out.print(
-            f"* best score: trial {best.number} (floor {scoring.accuracy_floor}, weight {scoring.accuracy_weight})"
+            f"* best: trial {best.number} (floor {scoring.accuracy_floor}, "
+            + ("overlapping accuracy intervals tie, then compression)" if best.interval is not None
+               else f"weight {scoring.accuracy_weight})")
         )

@@ -33,7 +33,7 @@ from glyph.eval.extract import ExtractReader
 from glyph.eval.ruler import generate_ruler
 from glyph.eval.runner import evaluate
 from glyph.eval.sample import Sample
-from glyph.eval.summary import summarize_run
+from glyph.eval.summary import scores_by_task, summarize_run
 from glyph.readers.base import Reader
 from glyph.render.config import RenderConfig
 from glyph.tokens import TextTokenizer
@@ -101,5 +101,6 @@ def legibility_score(
         "pages_mean": summary.pages_mean,
         "samples": summary.samples,
         "failures": failures[:10],
+        "scores": scores_by_task(results),  # per task, so a search can put an interval on the accuracy
     }
     return Legibility(summary.accuracy, summary.ratio_mean or 0.0, details)

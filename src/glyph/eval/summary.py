@@ -100,6 +100,14 @@ def _mean_of_tasks(results: Sequence[Result]) -> float:
     return fmean(fmean(v) for v in per_task.values()) if per_task else 0.0
 
 
+def scores_by_task(results: Sequence[Result]) -> dict[str, list[float]]:
+    """Each task's sample scores (in sample id order): what a bootstrap interval resamples."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for r in sorted(results, key=lambda r: r.id):
+        out[r.task].append(float(r.score))
+    return dict(sorted(out.items()))
+
+
 def summarize_run(results: Sequence[Result], label_inputs: bool = False) -> RunSummary:
     """The numbers of one run (all ``results`` share reader, mode, config hash and inputs)."""
     first = results[0]

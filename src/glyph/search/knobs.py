@@ -88,7 +88,7 @@ class _NumericKnob(BaseModel):
         return int(value) if isinstance(self, IntKnob) else value
 
     def index_of(self, value: float) -> int:
-        value = min(max(value, self.low), self.high)  # clamp first: (huge - low) / step overflows round()
+        value = min(max(value, self.low), self.grid_high)  # clip first: (1e308 - low) / step overflows to inf
         return min(max(round((value - self.low) / self.step), 0), self.n_steps)
 
     def coerce(self, value: Any) -> tuple[float | int, str | None]:

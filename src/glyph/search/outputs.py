@@ -54,9 +54,34 @@ def reference_config(record: TrialRecord) -> RenderConfig:
 
 
 def write_best_config(record: TrialRecord, path: Path) -> Path:
-    """The config JSON, fonts named portably, so it loads where the search did not run."""
-    reference_config(record).to_json(path)
+    """The config JSON, fonts named portably, so it loads where the search did not run.
+
+    A font no family name or package finds elsewhere (a file only this machine has) is copied into
+    ``fonts/`` beside the config and named relative to it: never an absolute path of this machine."""
+    from glyph.render.fonts import portable_font_name
+
+    cfg = reference_config(record)
+    updates: dict[str, Any] = {}
+    main = portable_font_name(cfg.font_path)
+    if Path(main).is_absolute():
+        updates["font_path"] = str(_beside(Path(main), path.parent))
+    fallbacks = [portable_font_name(f) for f in cfg.fallback_fonts or ()]
+    if any(Path(f).is_absolute() for f in fallbacks):
+        updates["fallback_fonts"] = tuple(str(_beside(Path(f), path.parent)) if Path(f).is_absolute() else f
+                                          for f in fallbacks)
+    (cfg.model_copy(update=updates) if updates else cfg).to_json(path)
     return path
+
+
+def _beside(font: Path, folder: Path) -> Path:
+    """Copy ``font`` into ``folder/fonts`` (once) and return the copy's path."""
+    import shutil
+
+    target = folder / "fonts" / font.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        shutil.copyfile(font, target)
+    return target.resolve()
 
 
 def _rows(records: Sequence[TrialRecord], scoring: Scoring, front: set[int]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -120,8 +145,12 @@ def plot_front(records: Sequence[TrialRecord], scoring: Scoring, path: Path, tit
     return path
 
 
-def export(records: Sequence[TrialRecord], scoring: Scoring, out_dir: str | Path, title: str = "") -> dict[str, Path]:
-    """Write best_config.json, pareto.csv, trials.csv and pareto.png into ``out_dir``."""
+def export(records: Sequence[TrialRecord], scoring: Scoring, out_dir: str | Path, title: str = "",
+           winner: int | None = None) -> dict[str, Path]:
+    """Write best_config.json, pareto.csv, trials.csv and pareto.png into ``out_dir``.
+
+    ``winner`` (a trial number: the validation winner) is the best config when given; else the best
+    by the in-search ranking."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -129,7 +158,8 @@ def export(records: Sequence[TrialRecord], scoring: Scoring, out_dir: str | Path
         return paths
     front = front_records(records)
     front_ids = {r.number for r in front}
-    best = best_record(records, scoring)
+    best = next((r for r in records if r.number == winner), None) if winner is not None else None
+    best = best or best_record(records, scoring)
     if best is not None:
         paths["best_config"] = write_best_config(best, out / "best_config.json")
     paths["pareto_csv"] = write_csv(sorted(front, key=lambda r: -r.accuracy), scoring, out / "pareto.csv", front_ids)

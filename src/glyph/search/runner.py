@@ -21,6 +21,7 @@ from optuna.trial import Trial, TrialState
 
 from glyph.search.breed import Breeder
 from glyph.search.evaluators.base import Evaluator, EvaluatorUnavailableError
+from glyph.search.fitness import interval_metrics
 from glyph.search.outputs import ProposalLog
 from glyph.search.proposer import LLMProposer, failure_notes
 from glyph.search.selection import Scoring
@@ -44,6 +45,7 @@ class SearchSettings:
     accuracy_weight: float = 0.8
     seed: int = 0
     history_size: int = 30  # configs shown to the LLM
+    confidence: float = 0.95  # of the accuracy's bootstrap interval (evaluators with per-sample scores)
 
     def __post_init__(self) -> None:
         if self.generations < 0 or self.population < 1:
@@ -51,6 +53,8 @@ class SearchSettings:
         if not 0.0 <= self.llm_share <= 1.0:
             raise ValueError(f"llm share must be in [0, 1], got {self.llm_share}")
         self.scoring  # validates floor and weight  # noqa: B018
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
 
     @property
     def scoring(self) -> Scoring:
@@ -130,6 +134,10 @@ class SearchRunner:
     def _active(self) -> list[Any]:
         return self.store.trials(None, (TrialState.WAITING, TrialState.RUNNING))
 
+    def done(self) -> bool:
+        """The target generation is evaluated (or the search stopped) and nothing is queued or running."""
+        return self._done()
+
     def _done(self) -> bool:
         payload = self.store.payload
         if payload.get("exhausted_at") is not None or payload.get("stopped"):
@@ -149,6 +157,8 @@ class SearchRunner:
             cfg = self.space.config(values)
             with self.store.heartbeat(trial):
                 evaluation = self.evaluator.evaluate(cfg)
+            evaluation.metrics.update(interval_metrics(evaluation.metrics, evaluation.accuracy,
+                                                       self.settings.confidence))
         except (KeyboardInterrupt, EvaluatorUnavailableError) as exc:
             self.store.fail(trial, f"interrupted: {type(exc).__name__}: {exc}")
             self.store.requeue(trial, "interrupted")
@@ -165,6 +175,7 @@ class SearchRunner:
         self.on_event("evaluated", {
             "trial": trial.number, "generation": generation, "origin": trial.user_attrs.get("origin"),
             "accuracy": evaluation.accuracy, "compression": evaluation.compression, "cached": evaluation.cached,
+            "accuracy_ci": evaluation.metrics.get("accuracy_ci"),
             "score": self.settings.scoring.score(evaluation.accuracy, evaluation.compression), "seconds": seconds,
         })
 

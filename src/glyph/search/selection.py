@@ -9,6 +9,13 @@ Breeding needs a total order as well, so each config also gets
 log2 makes compression gains relative (2x -> 3x is worth what 4x -> 6x is); the floor
 keeps an unreadable config from winning on compression alone, and every config under the
 floor ranks below every config above it, closer to the floor first.
+
+When the evaluator reports a bootstrap interval on the accuracy (:mod:`.fitness`; the task-level
+evaluators do), a few points of accuracy may be sampling noise, so feasible configs are ranked by
+the *tie rule* instead: configs whose intervals overlap are ties on accuracy, and among ties the
+more compressed wins. As overlap is not transitive, the order is built in tiers: the most
+accurate remaining config and every remaining config whose interval overlaps its interval form
+the next tier, sorted by compression (then accuracy); repeat on the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glyph.measure.pareto import pareto_front
+from glyph.search.fitness import Interval
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,39 @@ class TrialRecord:
     metrics: dict[str, Any] = field(default_factory=dict)  # the evaluator's details (class accuracy, pages, ...)
     config: dict[str, Any] = field(default_factory=dict)  # the reference JSON of the config
 
+    @property
+    def interval(self) -> Interval | None:
+        """The accuracy's bootstrap interval, when the evaluator gave per-sample scores."""
+        ci = self.metrics.get("accuracy_ci")
+        return Interval.from_dict(ci) if ci else None
+
+    @property
+    def accuracy_interval(self) -> Interval:
+        """The interval, or the bare accuracy as a zero-width one."""
+        return self.interval or Interval.point(self.accuracy)
+
+
+def ties(a: TrialRecord, b: TrialRecord) -> bool:
+    """Whether ``a`` and ``b`` are not told apart on accuracy (their intervals overlap)."""
+    return a.accuracy_interval.overlaps(b.accuracy_interval)
+
+
+def _uses_intervals(records: Sequence[TrialRecord]) -> bool:
+    return any(r.interval is not None for r in records)
+
+
+def tiered(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The tie rule's order (see the module doc): tiers of overlapping intervals, each by compression."""
+    remaining = sorted(records, key=lambda r: (-r.accuracy, -r.compression, r.number))
+    out: list[TrialRecord] = []
+    while remaining:
+        top = remaining[0]
+        tier = [r for r in remaining if ties(r, top)]
+        out.extend(sorted(tier, key=lambda r: (-r.compression, -r.accuracy, r.number)))
+        chosen = {r.number for r in tier}
+        remaining = [r for r in remaining if r.number not in chosen]
+    return out
+
 
 def front_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """The records no other beats on both accuracy and compression, in their given order."""
@@ -65,8 +106,26 @@ def front_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:
 
 
 def rank(records: Sequence[TrialRecord], scoring: Scoring) -> list[TrialRecord]:
-    """Best first by score (ties: earlier trial first)."""
-    return sorted(records, key=lambda r: (-scoring.score(r.accuracy, r.compression), r.number))
+    """Best first: by the tie rule when intervals are known, else by score (ties: earlier trial first);
+    configs under the floor always last, by score."""
+    by_score = sorted(records, key=lambda r: (-scoring.score(r.accuracy, r.compression), r.number))
+    if not _uses_intervals(records):
+        return by_score
+    feasible = [r for r in records if scoring.feasible(r.accuracy)]
+    return tiered(feasible) + [r for r in by_score if not scoring.feasible(r.accuracy)]
+
+
+def better(a: TrialRecord, b: TrialRecord, scoring: Scoring) -> bool:
+    """Whether ``a`` beats ``b`` in a tournament: the tie rule for two feasible configs with intervals
+    (overlap: the more compressed wins), the score otherwise; equal: the earlier trial."""
+    if a.interval is not None and b.interval is not None and scoring.feasible(a.accuracy) and scoring.feasible(
+            b.accuracy):
+        if not ties(a, b):
+            return a.accuracy > b.accuracy
+        if a.compression != b.compression:
+            return a.compression > b.compression
+    sa, sb = scoring.score(a.accuracy, a.compression), scoring.score(b.accuracy, b.compression)
+    return sa > sb or (sa == sb and a.number < b.number)
 
 
 def elite(records: Sequence[TrialRecord], size: int, scoring: Scoring) -> list[TrialRecord]:
@@ -82,4 +141,8 @@ def elite(records: Sequence[TrialRecord], size: int, scoring: Scoring) -> list[T
 
 def tournament(pool: Sequence[TrialRecord], rng: random.Random, scoring: Scoring, k: int = 2) -> TrialRecord:
     contenders = [rng.choice(pool) for _ in range(k)]
-    return max(contenders, key=lambda r: (scoring.score(r.accuracy, r.compression), -r.number))
+    winner = contenders[0]
+    for r in contenders[1:]:
+        if better(r, winner, scoring):
+            winner = r
+    return winner

@@ -9,7 +9,7 @@ target or switching the LLM endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,14 @@ from glyph.search.proposer import LLMProposer, LLMSettings
 from glyph.search.runner import EventFn, SearchRunner, SearchSettings
 from glyph.search.space import SearchSpace
 from glyph.search.store import StudyStore
+from glyph.search.validation import (
+    Validated,
+    ValidationReport,
+    build_evaluator,
+    default_split,
+    validate,
+    write_report,
+)
 
 PAYLOAD_VERSION = 1
 
@@ -52,7 +60,19 @@ class Search:
             self.evaluator.close()
 
     def export(self) -> dict[str, Path]:
-        return export(self.store.records(), self.settings.scoring, self.out_dir, title=f"study {self.store.name}")
+        report = stored_report(self.store)
+        return export(self.store.records(), self.settings.scoring, self.out_dir, title=f"study {self.store.name}",
+                      winner=report.winner if report else None)
+
+    @property
+    def complete(self) -> bool:
+        """Every generation bred and evaluated (what triggers the automatic validation)."""
+        return self.runner.done()
+
+    def validate(self, overrides: Mapping[str, Any] | None = None,
+                 on_scored: Callable[[Validated], None] | None = None) -> tuple[ValidationReport, dict[str, Path]]:
+        """Score the front and the reference on the study's held-out split; store, report, export the winner."""
+        return run_validation(self.store, self.settings, self.out_dir, overrides, on_scored)
 
 
 def start(
@@ -67,6 +87,7 @@ def start(
     llm: LLMSettings | None = None,
     api_key: str | None = None,
     extra_seeds: list[dict[str, Any]] | None = None,
+    validation_options: Mapping[str, Any] | None = None,
     on_event: EventFn | None = None,
     poll_seconds: float = 0.5,
     heartbeat_interval: int = 5,
@@ -84,12 +105,15 @@ def start(
         "settings": settings.to_dict(),
         "llm": llm.to_dict() if llm else None,
         "extra_seeds": list(extra_seeds or []),
+        "validation_split": default_split(probe.describe(), validation_options),
     }
     probe.close()
+    build_evaluator(payload["validation_split"], None).close()  # validates the split's options now, not at the end
     store = StudyStore(storage, study, space, heartbeat_interval=heartbeat_interval, grace_period=grace_period)
     store.create(payload)
     stored = store.payload
-    differs = [k for k in ("space", "evaluator", "settings", "llm", "extra_seeds") if stored.get(k) != payload[k]]
+    differs = [k for k in ("space", "evaluator", "settings", "llm", "extra_seeds", "validation_split")
+               if stored.get(k) != payload[k]]
     if differs:
         raise ValueError(
             f"study {study!r} already exists with different {', '.join(differs)}; continue it with "
@@ -136,6 +160,40 @@ def load_records(storage: str, study: str) -> tuple[StudyStore, SearchSettings]:
     store = StudyStore(storage, study)
     store.load()
     return store, SearchSettings.from_dict(store.payload["settings"])
+
+
+def split_of(store: StudyStore) -> dict[str, Any]:
+    """The study's validation split (derived from its evaluator for studies made before splits were stored)."""
+    payload = store.payload
+    return dict(payload.get("validation_split") or default_split(payload["evaluator"]))
+
+
+def stored_report(store: StudyStore) -> ValidationReport | None:
+    data = store.payload.get("validation_report")
+    return ValidationReport.from_dict(data) if data else None
+
+
+def run_validation(store: StudyStore, settings: SearchSettings, out_dir: str | Path,
+                   overrides: Mapping[str, Any] | None = None,
+                   on_scored: Callable[[Validated], None] | None = None) -> tuple[ValidationReport, dict[str, Path]]:
+    """Validate the study's front (``overrides`` change the split for this run), store the report in the
+    study, write validation.json/.csv/.png and export with the validation winner as best_config.json."""
+    records = store.records()
+    if not records:
+        raise ValueError(f"study {store.name!r} has no evaluated configs to validate")
+    split = split_of(store)
+    if overrides:
+        split = {"name": split["name"], "options": {**split["options"], **overrides}}
+    cache = cache_dir_for(store.url, store.name, Path(out_dir))
+    evaluator = build_evaluator(split, cache.parent / f"{cache.name}-validation")
+    try:
+        report = validate(records, evaluator, settings.scoring, split, settings.confidence, on_scored)
+    finally:
+        evaluator.close()
+    store.update_payload(validation_report=report.to_dict())
+    paths = write_report(report, out_dir)
+    paths.update(export(records, settings.scoring, out_dir, title=f"study {store.name}", winner=report.winner))
+    return report, paths
 
 
 def _open(store: StudyStore, out: Path, on_event: EventFn | None, poll_seconds: float, api_key: str | None) -> Search:

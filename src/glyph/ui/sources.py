@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,9 @@ def _folder_trials(folder: Path) -> tuple[list[dict[str, Any]], int | None]:
         })
     feasible = [t for t in trials if t["feasible"]] or trials
     best = max(feasible, key=lambda t: t["score"])["trial"] if feasible else None
+    validation = folder / "validation.json"  # the search exports its validation winner as the best config
+    if validation.is_file():
+        best = json.loads(validation.read_text(encoding="utf-8")).get("winner", best)
     return trials, best
 
 
@@ -147,6 +151,9 @@ def _optuna_trials(source: Source) -> tuple[list[dict[str, Any]], int | None, fl
     front = {r.number for r in front_records(records)}
     scoring = settings.scoring
     best = best_record(records, scoring)
+    report = session.stored_report(store)  # the validation winner is the exported best config
+    if report is not None and report.winner is not None:
+        best = next((r for r in records if r.number == report.winner), best)
     trials = [{
         "trial": r.number, "generation": r.generation, "origin": r.origin, "accuracy": r.accuracy,
         "compression": r.compression, "score": scoring.score(r.accuracy, r.compression),

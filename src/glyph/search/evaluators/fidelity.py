@@ -2,8 +2,9 @@
 
 Accuracy is glyph.measure's fidelity of the transcription against what was drawn (char
 accuracy by default); compression is ``measure_compression``'s text/visual token ratio for
-one VLM family. Runs on the CPU with the offline OCR reader; the oracle reader makes it a
-pure compression search (and a fast test double).
+one VLM family. Runs on the CPU with the offline OCR reader that finds lines from the pixels
+(``ocr-pixels``: a config wins only if its lines can be told apart without the layout's boxes);
+the oracle reader makes it a pure compression search (and a fast test double).
 
 Both halves are cached on disk by (text hash, render key): the render's measurements and
 the page truths, and each reader's transcriptions (keyed by its name, options and revision
@@ -104,13 +105,14 @@ class OcrFidelityEvaluator(Evaluator):
         text_file: str | None = None,
         chars: int = 4000,
         seed: int = 0,
-        reader: str = "ocr",
+        offset: int = 0,
+        reader: str = "ocr-pixels",
         reader_options: dict[str, Any] | None = None,
         vlm: str = "glm4v",
         tokenizer: str = "qwen",
         metric: str = "char",
     ) -> None:
-        super().__init__(cache_dir, text_file=text_file, chars=chars, seed=seed, reader=reader,
+        super().__init__(cache_dir, text_file=text_file, chars=chars, seed=seed, offset=offset, reader=reader,
                          reader_options=reader_options or {}, vlm=vlm, tokenizer=tokenizer, metric=metric)
         if metric not in METRICS:
             raise ValueError(f"ocr-fidelity: metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -122,7 +124,7 @@ class OcrFidelityEvaluator(Evaluator):
             except OSError as exc:
                 raise ValueError(f"ocr-fidelity: cannot read validation text {text_file}: {exc}") from None
         else:
-            self.text = validation_text(chars, seed)
+            self.text = validation_text(chars, seed, offset)
         self.cache = DiskCache(self.cache_dir)
         self.readback = PageReadBack(reader, reader_options, vlm, tokenizer, self.cache)
 

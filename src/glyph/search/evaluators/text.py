@@ -33,13 +33,17 @@ def _hard_line(rng: random.Random) -> str:
     )
 
 
-def validation_text(chars: int = 4000, seed: int = 0) -> str:
+def validation_text(chars: int = 4000, seed: int = 0, offset: int = 0) -> str:
     """About ``chars`` characters: the bundled Paul Graham essay prose (a built-in
-    paragraph if the essays were removed), with a hard line after every fourth sentence."""
+    paragraph if the essays were removed), from the first paragraph at or after character
+    ``offset`` (other text for a held-out split), with a hard line after every fourth sentence."""
     try:
         from glyph.data.essays import demo_text
 
-        prose = demo_text(max_chars=max(chars * 2, 2000))
+        prose = demo_text(max_chars=offset + max(chars * 2, 2000), repeat_to=offset + max(chars * 2, 2000))
+        if offset:
+            start = prose.find("\n\n", offset)
+            prose = prose[start + 2:] if start >= 0 else prose[offset:]
     except FileNotFoundError:
         prose = " ".join([_FALLBACK] * (chars // len(_FALLBACK) + 2))
     rng = random.Random(seed)
