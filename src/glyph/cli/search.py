@@ -221,10 +221,7 @@ def run_cmd(
 ) -> None:
     """Start a search (or join it as another worker when it exists with the same arguments).
 
-    When the last generation is in, the Pareto front and the reference
-    default are re-scored on a held-out split (see `glyph search validate
-    --help`) and the validation winner is exported as best_config.json.
-    """
+    When the last generation is in, the Pareto front and the reference default are re-scored on a held-out split (see `glyph search validate --help`) and the validation winner is exported as best_config.json."""
     from glyph.render.config import RenderConfig
     from glyph.search import session
     from glyph.search.proposer import LLMSettings
@@ -288,8 +285,9 @@ def resume_cmd(
     max_evaluations: MaxEvalOpt = None,
     validate: ValidateOpt = True,
 ) -> None:
-    """Continue a study where it stopped, with the space, evaluator and settings it was created with
-    (validated on its held-out split when it completes)."""
+    """Continue a study where it stopped, with the settings it was created with.
+
+    The space, evaluator and settings are the study's own; the front is validated on its held-out split when the study completes."""
     from glyph.search import session
     from glyph.search.proposer import LLMSettings
 
@@ -319,15 +317,9 @@ def validate_cmd(
 ) -> None:
     """Re-score a study's Pareto front and the reference default on its held-out split.
 
-    The split is stored with the study. For ocr-ruler and vlm-ruler: other
-    seeds (+1000) and other tasks (niah_single_1, niah_multikey_2,
-    niah_multivalue, niah_multiquery). For ocr-fidelity: another seed and
-    other essay text. --val-opt changes it for this run, e.g.
-    --val-opt samples=10 or --val-opt samples_file=heldout.jsonl.
+    The split is stored with the study. For ocr-ruler and vlm-ruler: other seeds (+1000) and other tasks (niah_single_1, niah_multikey_2, niah_multivalue, niah_multiquery). For ocr-fidelity: another seed and other essay text. --val-opt changes it for this run, e.g. --val-opt samples=10 or --val-opt samples_file=heldout.jsonl.
 
-    Writes validation.json, .csv and .png, and best_config.json (the
-    validation winner, fonts named portably) into --out.
-    """
+    Writes validation.json, .csv and .png, and best_config.json (the validation winner, fonts named portably) into --out."""
     from glyph.search import session
     from glyph.search.evaluators import EvaluatorUnavailableError
 
