@@ -13,7 +13,7 @@ from glyph.readers import READERS, ReaderUnavailableError, get_reader, reader_na
 from glyph.readers.base import code_revision
 from glyph.readers.glyphrec.runtime import MODEL_PATH
 
-#: built-in readers that build offline here, with options; ``transformers`` needs a checkpoint
+#: built-in readers that build offline here, with options; ``transformers`` and ``transformers-text`` need a checkpoint
 OFFLINE = {
     "ocr": {},
     "ocr-pixels": {},
@@ -28,7 +28,7 @@ OFFLINE = {
 
 def test_every_builtin_reader_has_a_stable_revision() -> None:
     builtin = {n for n in reader_names() if READERS.entry(n).origin == "builtin"}
-    assert set(OFFLINE) | {"transformers"} == builtin, "a new built-in reader: add it here"
+    assert set(OFFLINE) | {"transformers", "transformers-text"} == builtin, "a new built-in reader: add it here"
     revisions = {}
     for name, options in OFFLINE.items():
         try:
