@@ -121,14 +121,15 @@ def test_ocr_ruler_reports_per_task_scores_and_the_runner_an_interval(tmp_path) 
 
 
 def test_fitness_reads_without_the_layouts_line_boxes_by_default(tmp_path) -> None:
-    """At line height 6 pt under a 9 pt font the lines overlap by a third: the layout's boxes still read most of
-    it, the pixels alone cannot split the lines. The search's default fitness must see the latter."""
+    """At line height 5 pt under a 9 pt font the lines overlap by almost half: the layout's boxes still read a
+    good part of it, the pixels alone cannot split the lines (at 6 pt the line finder now does, and both read
+    alike). The search's default fitness must see what the pixels give."""
     from glyph.render.config import RenderConfig
     from glyph.search.evaluators import get_evaluator
 
     for name in ("ocr-fidelity", "ocr-ruler"):
         assert get_evaluator(name).describe()["options"]["reader"] == "ocr-pixels"
-    tight = RenderConfig(font_size=9, line_height=6)
+    tight = RenderConfig(font_size=9, line_height=5)
     layout_free = get_evaluator("ocr-fidelity", chars=1200).evaluate(tight).accuracy
     boxes = get_evaluator("ocr-fidelity", chars=1200, reader="ocr").evaluate(tight).accuracy
-    assert boxes > 0.6 and layout_free < 0.3, (boxes, layout_free)
+    assert boxes > 0.3 and layout_free < 0.1, (boxes, layout_free)
