@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The committed rendering search (CPU, offline): ocr-ruler fitness (5 tasks x 2K/4K x 4 samples = 40
-# samples per config, read by the layout-free ocr-pixels reader, 95% bootstrap intervals, tie rule),
+# samples per config, read by the layout-free ocr-pixels reader, 95% Wilson intervals, tie rule),
 # classical operators only (no LLM endpoint here), two worker processes on one SQLite study; at the end
 # the Pareto front and the reference default config are re-scored on the held-out split (seed +1000,
 # tasks niah_single_1 / niah_multikey_2 / niah_multivalue / niah_multiquery, 8 samples x 2 lengths) and

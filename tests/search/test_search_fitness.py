@@ -1,5 +1,6 @@
-"""Fitness with known uncertainty: bootstrap intervals (against the exact bootstrap law and scipy) and the
-tie rule of selection, on constructed scores with expected orders worked out by hand."""
+"""Fitness with known uncertainty: the Wilson interval the search uses (closed-form literals and scipy's
+binomtest), the percentile bootstrap it replaced (against the exact bootstrap law and scipy), and the tie rule
+of selection, on constructed scores with expected orders worked out by hand."""
 
 from __future__ import annotations
 
@@ -9,8 +10,74 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from glyph.search.fitness import Interval, bootstrap_interval, interval_metrics
+from glyph.search.fitness import Interval, bootstrap_interval, interval_metrics, wilson_interval
 from glyph.search.selection import Scoring, TrialRecord, better, rank, tiered, tournament
+
+
+# 95% Wilson bounds, z = 1.959963985 (z^2 = 3.841458821). At p = 1 the closed form reduces to n / (n + z^2):
+# 64 / 67.841458821 = 0.943376. 63/64 (p = 0.984375): centre (p + z^2/128) / (1 + z^2/64) = 0.956948, half-width
+# z sqrt(p(1-p)/64 + z^2/16384) / (1 + z^2/64) = 0.040289, so [0.916659, 0.997236] (scipy agrees, below).
+def test_wilson_at_the_ceiling_by_hand() -> None:
+    full = wilson_interval([1.0] * 64)
+    assert (full.mean, full.high, full.n) == (1.0, 1.0, 64)
+    assert full.low == pytest.approx(0.943376, abs=1e-6)
+    one_miss = wilson_interval([1.0] * 63 + [0.0])
+    assert one_miss.mean == pytest.approx(0.984375)
+    assert (one_miss.low, one_miss.high) == (pytest.approx(0.916659, abs=1e-6), pytest.approx(0.997236, abs=1e-6))
+    none = wilson_interval([0.0] * 64)  # symmetric at the floor
+    assert (none.low, none.high) == (0.0, pytest.approx(1 - 0.943376, abs=1e-6))
+    # 8/8 at 95%: 8 / 11.841458821
+    assert wilson_interval([1.0] * 8).low == pytest.approx(0.675592, abs=1e-6)
+
+
+def test_wilson_agrees_with_scipy_binomtest() -> None:
+    for n in (10, 40, 64):
+        for k in range(n + 1):
+            for confidence in (0.9, 0.95):
+                ours = wilson_interval([1.0] * k + [0.0] * (n - k), confidence)
+                ref = stats.binomtest(k, n).proportion_ci(confidence, method="wilson")
+                assert (ours.low, ours.high) == (pytest.approx(ref.low, abs=1e-12), pytest.approx(ref.high, abs=1e-12))
+
+
+def test_wilson_ties_where_the_bootstrap_cannot() -> None:
+    """The named limit: at 64/64 the bootstrap interval is [1, 1], so a config ties with it only if its own
+    bootstrap interval reaches 1 exactly. One whole miss does (a resample skips it with probability
+    (63/64)^64 = 0.37); the same 63/64 as four 3/4 answers (a multi-value task's partial credit) does not
+    (all four skipped: (60/64)^64 = 0.016 < 2.5%). Wilson depends on the accuracy, not on how the misses fall."""
+    full, one_miss, partial = [1.0] * 64, [1.0] * 63 + [0.0], [1.0] * 60 + [0.75] * 4
+    assert bootstrap_interval(full) == Interval(1.0, 1.0, 1.0, 64)
+    assert bootstrap_interval(one_miss).overlaps(bootstrap_interval(full))
+    assert bootstrap_interval(partial).high < 1.0
+    assert not bootstrap_interval(partial).overlaps(bootstrap_interval(full))
+    assert wilson_interval(partial) == wilson_interval(one_miss)
+    assert wilson_interval(partial).overlaps(wilson_interval(full))
+    # how far the tie reaches (scipy's binomtest): 58/64 is [0.810, 0.956], still overlapping 64/64's
+    # [0.943, 1]; 54/64 is [0.736, 0.913], apart, so accuracy decides
+    assert wilson_interval([1.0] * 58 + [0.0] * 6).overlaps(wilson_interval(full))
+    assert not wilson_interval([1.0] * 54 + [0.0] * 10).overlaps(wilson_interval(full))
+    # and among ties the tie rule prefers the more compressed config (the README's reference vs trial 44)
+    ref = _rec(0, 1.0, 3.84, *_bounds(wilson_interval(full)))
+    squeezed = _rec(1, 63 / 64, 4.59, *_bounds(wilson_interval(one_miss)))
+    assert [r.number for r in rank([ref, squeezed], SCORING)] == [1, 0]
+
+
+def _bounds(ci: Interval) -> tuple[float, float]:
+    return ci.low, ci.high
+
+
+def test_wilson_strata_and_bad_scores() -> None:
+    # equal-sized tasks: the mean of task means is the pooled proportion, n the total count
+    by_task = wilson_interval({"a": [1.0, 1.0, 0.0, 1.0], "b": [0.0, 1.0, 1.0, 1.0]})
+    assert by_task == wilson_interval([1.0] * 6 + [0.0] * 2)
+    assert wilson_interval({"a": [1.0, 1.0], "b": [1.0, 0.0, 0.0, 0.0]}).mean == pytest.approx(0.625)  # not 0.5
+    with pytest.raises(ValueError, match=r"1\.5.*'vt'.*\[0, 1\]"):
+        wilson_interval({"cwe": [1.0], "vt": [1.5]})
+    with pytest.raises(ValueError, match="no scores"):
+        wilson_interval({"vt": []})
+    with pytest.raises(ValueError, match=r"nan.*'vt'"):
+        wilson_interval({"vt": [float("nan")]})
+    with pytest.raises(ValueError, match="confidence"):
+        wilson_interval([1.0], confidence=1.0)
 
 
 def test_bernoulli_interval_is_the_binomial_quantiles() -> None:
@@ -116,7 +183,8 @@ def test_ocr_ruler_reports_per_task_scores_and_the_runner_an_interval(tmp_path) 
     scores = result.metrics["scores"]
     assert sorted(scores) == ["niah_single_2", "vt"] and all(len(v) == 4 for v in scores.values())  # 2 lengths x 2
     ci = interval_metrics(result.metrics, result.accuracy)["accuracy_ci"]
-    assert (ci["mean"], ci["low"], ci["high"], ci["n"]) == (1.0, 1.0, 1.0, 8)  # the oracle reads everything
+    assert (ci["mean"], ci["high"], ci["n"]) == (1.0, 1.0, 8)  # the oracle reads everything
+    assert ci["low"] == pytest.approx(0.675592, abs=1e-6)  # Wilson 8/8 at 95%: 8 / (8 + z^2), not zero-width
     assert ev.evaluate(RenderConfig()).cached
 
 

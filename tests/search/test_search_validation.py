@@ -139,7 +139,8 @@ def test_task_fitness_run_shows_intervals_and_validates_on_other_tasks(tmp_path:
     text = _run("search", "run", "--evaluator", "ocr-ruler", "--reader", "oracle", "--eval-opt", "lengths=[1024]",
                 "--eval-opt", "samples=2", "--eval-opt", 'tasks=["niah_single_2", "vt"]', "--generations", "0",
                 "--population", "2", "--storage", storage, "--study", "tasks", "--out", str(out))
-    assert "1.000 [1.000, 1.000]" in text  # the oracle reads everything: a zero-width interval over 4 samples
+    # the oracle reads everything: 4 of 4, Wilson 95% low = 4 / (4 + 1.96^2) = 0.510, not a zero-width interval
+    assert "1.000 [0.510, 1.000]" in text
     report = json.loads((out / "validation.json").read_text())
     assert report["split"]["options"]["seed"] == 1000 and report["split"]["options"]["lengths"] == [1024]
     assert report["split"]["options"]["tasks"] == ["niah_single_1", "niah_multikey_2", "niah_multivalue",

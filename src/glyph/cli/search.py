@@ -112,7 +112,7 @@ def _validate(run: Any, overrides: dict[str, Any] | None = None) -> dict[str, Pa
 
 def _validation_table(report: Any) -> None:
     table = Table(title=f"validation on the held-out split ({report.split['name']}; "
-                        f"{report.confidence:.0%} bootstrap intervals)")
+                        f"{report.confidence:.0%} Wilson intervals)")
     for col in ("config", "in search", "compr.", "validation", "compr. "):
         table.add_column(col, justify="left" if col == "config" else "right", no_wrap=True)
     for r in report.rows:
@@ -200,7 +200,7 @@ def run_cmd(
     accuracy_weight: Annotated[float, typer.Option(help="w in w*accuracy + (1-w)*log2(compression).")] = 0.8,
     confidence: Annotated[
         float,
-        typer.Option(help="Confidence of the accuracy's bootstrap interval; configs whose intervals overlap tie on "
+        typer.Option(help="Confidence of the accuracy's Wilson score interval; configs whose intervals overlap tie on "
                           "accuracy and the more compressed wins (task evaluators: ocr-ruler, vlm-ruler)."),
     ] = 0.95,
     crossover_rate: Annotated[

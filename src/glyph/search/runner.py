@@ -45,7 +45,7 @@ class SearchSettings:
     accuracy_weight: float = 0.8
     seed: int = 0
     history_size: int = 30  # configs shown to the LLM
-    confidence: float = 0.95  # of the accuracy's bootstrap interval (evaluators with per-sample scores)
+    confidence: float = 0.95  # of the accuracy's Wilson interval (evaluators with per-sample scores)
 
     def __post_init__(self) -> None:
         if self.generations < 0 or self.population < 1:

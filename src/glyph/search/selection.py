@@ -10,7 +10,7 @@ log2 makes compression gains relative (2x -> 3x is worth what 4x -> 6x is); the 
 keeps an unreadable config from winning on compression alone, and every config under the
 floor ranks below every config above it, closer to the floor first.
 
-When the evaluator reports a bootstrap interval on the accuracy (:mod:`.fitness`; the task-level
+When the evaluator reports a (Wilson) interval on the accuracy (:mod:`.fitness`; the task-level
 evaluators do), a few points of accuracy may be sampling noise, so feasible configs are ranked by
 the *tie rule* instead: configs whose intervals overlap are ties on accuracy, and among ties the
 more compressed wins. As overlap is not transitive, the order is built in tiers: the most
@@ -68,7 +68,7 @@ class TrialRecord:
 
     @property
     def interval(self) -> Interval | None:
-        """The accuracy's bootstrap interval, when the evaluator gave per-sample scores."""
+        """The accuracy's Wilson interval, when the evaluator gave per-sample scores."""
         ci = self.metrics.get("accuracy_ci")
         return Interval.from_dict(ci) if ci else None
 

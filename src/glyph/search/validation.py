@@ -208,7 +208,7 @@ def plot_report(report: ValidationReport, path: Path) -> Path:
     ax.plot([], [], "o", color="crimson", label="validation winner (exported)")
     ax.plot([], [], "o", color="black", label="reference default")
     ax.set_xlabel("compression (text tokens / visual tokens)")
-    ax.set_ylabel(f"accuracy ({report.confidence:.0%} bootstrap interval)")
+    ax.set_ylabel(f"accuracy ({report.confidence:.0%} Wilson interval)")
     ax.set_title("validation of the Pareto front on the held-out split")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
