@@ -14,6 +14,7 @@ half (``_image_only``), which changes nothing for images.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,11 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop" (end-of-sequence token) or "length" (max_new_tokens reached)
+
+    def answer(self, seconds: float) -> ReaderAnswer:
+        """As a reader's answer, with the OpenAI-style usage of its token counts."""
+        usage = Usage(self.prompt_tokens, self.completion_tokens, self.prompt_tokens + self.completion_tokens)
+        return ReaderAnswer(text=self.text, usage=usage, seconds=seconds)
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -285,15 +291,9 @@ class TransformersReader(Reader):
         system: str | None = None,
         max_tokens: int = 512,
     ) -> ReaderAnswer:
-        import time
-
         start = time.perf_counter()
         (gen,) = self.generate([self.conversation(pages, question, system)], max_tokens)
-        return ReaderAnswer(
-            text=gen.text,
-            usage=Usage(gen.prompt_tokens, gen.completion_tokens, gen.prompt_tokens + gen.completion_tokens),
-            seconds=time.perf_counter() - start,
-        )
+        return gen.answer(time.perf_counter() - start)
 
     def transcribe(self, pages: Sequence[RenderedPage], max_tokens: int = 4096) -> list[str]:
         """Each page read on its own, in batches of ``batch_size``."""
@@ -395,16 +395,10 @@ class TransformersTextReader(TransformersReader):
         max_tokens: int = 512,
         prompt_format: PromptFormat = CHAT,
     ) -> ReaderAnswer:
-        import time
-
         start = time.perf_counter()
         prompt = prompt_format.join(text, question)
         (gen,) = self.generate_text([prompt], prompt_format, max_tokens, system=system)
-        return ReaderAnswer(
-            text=gen.text,
-            usage=Usage(gen.prompt_tokens, gen.completion_tokens, gen.prompt_tokens + gen.completion_tokens),
-            seconds=time.perf_counter() - start,
-        )
+        return gen.answer(time.perf_counter() - start)
 
     def answer(
         self,
